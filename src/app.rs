@@ -1,0 +1,230 @@
+//! The composition root: lock the data folder, open the store, migrate, build the services and
+//! the router, bind the listeners, and own the shutdown. Nothing else wires things together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::data_dir::{DataDirError, DataDirLock};
+use crate::http::{self, AppState, tls};
+use crate::service::Services;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+impl AppError {
+    /// 2 for what the operator must fix in the configuration, 1 for runtime failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Tls(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A started platform: its addresses, and the handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), AppError>>,
+}
+
+impl Running {
+    /// The token that stops the platform when cancelled (signals, tests).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the platform has stopped: listeners drained, database closed.
+    pub async fn wait(self) -> Result<(), AppError> {
+        self.task.await.map_err(|err| AppError::Serve(std::io::Error::other(err)))?
+    }
+
+    /// Stops the platform and waits for it.
+    pub async fn stop(self) -> Result<(), AppError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Opens the store on the data folder (locked for this process) and applies migrations.
+pub async fn open_store(settings: &Settings) -> Result<(DataDirLock, Store), AppError> {
+    let lock = DataDirLock::acquire(&settings.data_dir)?;
+    let store = Store::open(settings).await?;
+    if let Err(err) = store.migrate().await {
+        store.close().await;
+        return Err(err.into());
+    }
+    Ok((lock, store))
+}
+
+/// Starts the platform and returns once it listens.
+pub async fn start(settings: Settings) -> Result<Running, AppError> {
+    let settings = Arc::new(settings);
+    for path in [&settings.workspace, &settings.models_dir] {
+        std::fs::create_dir_all(path).map_err(|source| AppError::Folder {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    // TLS problems are configuration errors: find them before touching the database.
+    let cert_files = tls::cert_files(&settings)?;
+    let tls_config = cert_files
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()?
+        .map(RustlsConfig::from_config);
+
+    let (lock, store) = open_store(&settings).await?;
+    if settings.sample_data
+        && let Err(err) = store.load_sample_data().await
+    {
+        store.close().await;
+        return Err(err.into());
+    }
+
+    let bind = |addr: SocketAddr| {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| AppError::Bind { addr, source })
+    };
+    let listeners = bind(settings.listen).and_then(|main| {
+        let redirect = match (settings.http_listen, &tls_config) {
+            (Some(addr), Some(_)) => Some(bind(addr)?),
+            _ => None,
+        };
+        Ok((main, redirect))
+    });
+    let (main_listener, redirect_listener) = match listeners {
+        Ok(listeners) => listeners,
+        Err(err) => {
+            store.close().await;
+            return Err(err);
+        }
+    };
+    let addr = main_listener.local_addr().map_err(AppError::Serve)?;
+    let http_addr = redirect_listener
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()
+        .map_err(AppError::Serve)?;
+
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        services: Services::new(&store, &settings),
+        settings: settings.clone(),
+    };
+    let handle = Handle::new();
+    let mut servers = vec![tokio::spawn(http::server::serve_main(
+        main_listener,
+        http::router(state),
+        tls_config.clone(),
+        handle.clone(),
+    ))];
+    if let Some(listener) = redirect_listener {
+        servers.push(tokio::spawn(http::server::serve_redirect(listener, addr.port(), handle.clone())));
+    }
+    let mut background = Vec::new();
+    background.extend(store.spawn_watchdog(shutdown.clone()));
+    if let (Some(files), Some(config)) = (cert_files, tls_config)
+        && !matches!(settings.tls, crate::config::TlsMode::SelfSigned)
+    {
+        background.push(tls::spawn_reloader(files, config, shutdown.clone()));
+    }
+
+    let scheme = if settings.uses_tls() { "https" } else { "http" };
+    tracing::info!(
+        url = %format!("{scheme}://{addr}"),
+        redirect = ?http_addr,
+        database = ?store.kind(),
+        "agentbox is ready"
+    );
+
+    let task = tokio::spawn(run_until_shutdown(
+        store.clone(),
+        settings.clone(),
+        shutdown.clone(),
+        handle,
+        servers,
+        background,
+        lock,
+    ));
+    Ok(Running {
+        addr,
+        http_addr,
+        store,
+        settings,
+        shutdown,
+        task,
+    })
+}
+
+/// Waits for the shutdown token (or a listener failing), then stops accepting, lets in-flight
+/// requests finish within the grace period, and closes the database.
+async fn run_until_shutdown(
+    store: Store,
+    settings: Arc<Settings>,
+    shutdown: CancellationToken,
+    handle: Handle,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    background: Vec<JoinHandle<()>>,
+    lock: DataDirLock,
+) -> Result<(), AppError> {
+    let mut servers = futures::future::join_all(servers);
+    let early = tokio::select! {
+        () = shutdown.cancelled() => None,
+        results = &mut servers => Some(results),
+    };
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    handle.graceful_shutdown(Some(settings.server.shutdown_grace));
+    let results = match early {
+        Some(results) => results,
+        None => servers.await,
+    };
+    shutdown.cancel();
+    for task in background {
+        let _ = task.await;
+    }
+    store.close().await;
+    drop(lock);
+    tracing::info!("stopped");
+    for result in results {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(AppError::Serve(err)),
+            Err(err) => return Err(AppError::Serve(std::io::Error::other(err))),
+        }
+    }
+    Ok(())
+}

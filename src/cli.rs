@@ -1,0 +1,240 @@
+//! The command line: one clap enum, dispatched to a module per command.
+
+mod doctor;
+mod healthcheck;
+mod serve;
+mod user;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{ConfigError, FlagOverrides, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "agentbox", version, about = "A complete self-hosted AI agent platform in one executable")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the platform: web UI, APIs, database, TLS.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DataArgs),
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Exit 0 when a running agentbox answers /health (for container health checks).
+    Healthcheck(HealthcheckArgs),
+    /// Report what this machine offers agentbox.
+    Doctor(DataArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TlsArg {
+    SelfSigned,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Data folder [env: AGENTBOX_DATA_DIR] [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Main listener [env: AGENTBOX_LISTEN] [default: 0.0.0.0:8443]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Redirecting plain-HTTP listener, or "off" [env: AGENTBOX_HTTP_LISTEN] [default: 0.0.0.0:8080]
+    #[arg(long, value_name = "ADDR|off")]
+    pub http_listen: Option<String>,
+    /// TLS mode [env: AGENTBOX_TLS] [default: self-signed]
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
+    /// PEM certificate chain (with --tls-key) [env: AGENTBOX_TLS_CERT]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (with --tls-cert) [env: AGENTBOX_TLS_KEY]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Load sample companies, departments and KPIs
+    #[arg(long)]
+    pub sample_data: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create(UserCreateArgs),
+    /// Set a user's password, read from standard input; ends their sessions.
+    Passwd(UserPasswdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from standard input (required: passwords never go on the command line)
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// Make the user an admin of their company
+    #[arg(long)]
+    pub admin: bool,
+    /// Company to put the user in (created when missing) [default: the first company]
+    #[arg(long, value_name = "NAME")]
+    pub company: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserPasswdArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long)]
+    pub email: String,
+    /// Read the new password from standard input
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a documented agentbox.toml with every setting and its default.
+    Example,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to check [default: /health on the configured listener]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to wait for an answer
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
+}
+
+/// Failures of a command: each prints one line and maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) => 2,
+            CliError::Runtime(_) => 1,
+            CliError::App(err) => err.exit_code(),
+        }
+    }
+}
+
+impl From<crate::service::ServiceError> for CliError {
+    fn from(err: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as S;
+        match err {
+            S::InvalidInput { .. } | S::Conflict { .. } | S::NotFound(_) => CliError::Usage(err.to_string()),
+            other => CliError::Runtime(error_chain(&other)),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+impl DataArgs {
+    fn overrides(&self) -> FlagOverrides {
+        let mut flags = FlagOverrides::default();
+        flags.set("data_dir", "--data-dir", self.data_dir.as_ref().map(|p| p.display()));
+        flags
+    }
+}
+
+/// Loads the settings and starts logging.
+fn settings(flags: &FlagOverrides) -> Result<Settings, CliError> {
+    let settings = Settings::load(flags)?;
+    crate::telemetry::init(&settings.log);
+    Ok(settings)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::Runtime(format!("cannot start the async runtime: {err}")))
+}
+
+/// Runs a command; the error, if any, is printed as one line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", crate::config::example_file());
+            Ok(())
+        }
+        Command::Serve(args) => serve::overrides(&args)
+            .and_then(|flags| settings(&flags))
+            .and_then(|settings| runtime()?.block_on(serve::run(settings))),
+        Command::Migrate(args) => {
+            settings(&args.overrides()).and_then(|settings| runtime()?.block_on(serve::migrate(settings)))
+        }
+        Command::User {
+            command: UserCommand::Create(args),
+        } => settings(&args.data.overrides())
+            .and_then(|settings| runtime()?.block_on(user::create(settings, args))),
+        Command::User {
+            command: UserCommand::Passwd(args),
+        } => settings(&args.data.overrides())
+            .and_then(|settings| runtime()?.block_on(user::passwd(settings, args))),
+        Command::Healthcheck(args) => Settings::load(&FlagOverrides::default())
+            .map_err(CliError::from)
+            .and_then(|settings| runtime()?.block_on(healthcheck::run(&settings, &args))),
+        Command::Doctor(args) => {
+            settings(&args.overrides()).and_then(|settings| runtime()?.block_on(doctor::run(settings)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("agentbox: {}", error_chain(&err));
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `agentbox user create|passwd`.
+
+use std::io::Read;
+
+use super::{CliError, UserCreateArgs, UserPasswdArgs};
+use crate::config::Settings;
+use crate::domain::Role;
+use crate::service::Services;
+use crate::service::users::CreateUser;
+
+/// Reads a password from standard input: the first line, without its line ending.
+fn read_password() -> Result<String, CliError> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(8192)
+        .read_to_string(&mut input)
+        .map_err(|err| CliError::Usage(format!("cannot read the password from standard input: {err}")))?;
+    let password = input.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        return Err(CliError::Usage("no password on standard input".into()));
+    }
+    Ok(password)
+}
+
+pub async fn create(settings: Settings, args: UserCreateArgs) -> Result<(), CliError> {
+    let password = read_password()?;
+    let (_lock, store) = crate::app::open_store(&settings).await?;
+    let services = Services::new(&store, &settings);
+    let request = CreateUser {
+        email: args.email,
+        password,
+        display_name: args.display_name,
+        role: if args.admin { Role::Admin } else { Role::Member },
+        department_id: None,
+    };
+    let result = services.users.create_from_cli(request, args.company).await;
+    store.close().await;
+    let user = result?;
+    println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+    Ok(())
+}
+
+pub async fn passwd(settings: Settings, args: UserPasswdArgs) -> Result<(), CliError> {
+    let password = read_password()?;
+    let (_lock, store) = crate::app::open_store(&settings).await?;
+    let services = Services::new(&store, &settings);
+    let result = services.users.reset_password_from_cli(&args.email, password).await;
+    store.close().await;
+    result?;
+    println!("password changed for {}; their sessions were ended", args.email.trim().to_lowercase());
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The one list of configuration keys: their defaults, environment names and documentation.
+//! Loading, validation and `agentbox config example` all read this table, so a key cannot be
+//! documented without being loadable, or loadable without being documented.
+
+/// One configuration key.
+pub struct KeyDef {
+    /// Dotted name as written in `agentbox.toml` (`section.name` for keys inside a table).
+    pub key: &'static str,
+    /// Environment variable that overrides the file.
+    pub env: &'static str,
+    /// Default as it would be written in the file (`None`: unset unless given).
+    pub default: Option<&'static str>,
+    /// What the key does and which values it takes.
+    pub doc: &'static str,
+    /// Secrets are redacted in logs and `Debug` output.
+    pub secret: bool,
+}
+
+const fn key(
+    key: &'static str,
+    env: &'static str,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> KeyDef {
+    KeyDef {
+        key,
+        env,
+        default,
+        doc,
+        secret: false,
+    }
+}
+
+const fn secret(key: &'static str, env: &'static str, doc: &'static str) -> KeyDef {
+    KeyDef {
+        key,
+        env,
+        default: None,
+        doc,
+        secret: true,
+    }
+}
+
+pub const KEYS: &[KeyDef] = &[
+    key(
+        "data_dir",
+        "AGENTBOX_DATA_DIR",
+        Some("./data"),
+        "Folder for the embedded database, certificates, models and the workspace.",
+    ),
+    key(
+        "listen",
+        "AGENTBOX_LISTEN",
+        Some("0.0.0.0:8443"),
+        "Address of the main listener (HTTPS, or plain HTTP with tls = \"off\").",
+    ),
+    key(
+        "http_listen",
+        "AGENTBOX_HTTP_LISTEN",
+        Some("0.0.0.0:8080"),
+        "Plain-HTTP listener that redirects to HTTPS and serves /health; \"off\" disables it.",
+    ),
+    key(
+        "tls",
+        "AGENTBOX_TLS",
+        Some("self-signed"),
+        "\"self-signed\" (made on first start, kept in <data_dir>/tls), \"off\", or \"files\" (tls_cert + tls_key).",
+    ),
+    key(
+        "tls_cert",
+        "AGENTBOX_TLS_CERT",
+        None,
+        "PEM certificate chain of the operator's certificate; reloaded when the file changes.",
+    ),
+    key(
+        "tls_key",
+        "AGENTBOX_TLS_KEY",
+        None,
+        "PEM private key belonging to tls_cert.",
+    ),
+    secret(
+        "database_url",
+        "DATABASE_URL",
+        "External Postgres (postgres://user:pass@host/db). Unset: the embedded database in <data_dir>/pg.",
+    ),
+    key(
+        "database.max_connections",
+        "AGENTBOX_DATABASE_MAX_CONNECTIONS",
+        Some("16"),
+        "Pool size for external Postgres (the embedded database always uses one connection).",
+    ),
+    key(
+        "models_dir",
+        "AGENTBOX_MODELS_DIR",
+        None,
+        "Folder of GGUF model files. Default: <data_dir>/models.",
+    ),
+    key(
+        "models_file",
+        "AGENTBOX_MODELS_FILE",
+        Some("./models.toml"),
+        "The model catalog: roles fast / reasoning / code and their sources.",
+    ),
+    key(
+        "workspace",
+        "AGENTBOX_WORKSPACE",
+        None,
+        "Folder the agents' file tools are confined to. Default: <data_dir>/workspace.",
+    ),
+    key(
+        "sample_data",
+        "AGENTBOX_SAMPLE_DATA",
+        Some("false"),
+        "Load sample companies, departments and KPIs with 24 months of history (true/false).",
+    ),
+    key(
+        "log.level",
+        "AGENTBOX_LOG_LEVEL",
+        Some("info"),
+        "Log filter (tracing syntax, e.g. \"info,agentbox=debug\"); RUST_LOG wins when set.",
+    ),
+    key(
+        "log.format",
+        "AGENTBOX_LOG_FORMAT",
+        Some("auto"),
+        "\"auto\" (pretty on a terminal, JSON otherwise), \"pretty\" or \"json\".",
+    ),
+    key(
+        "auth.session_ttl_hours",
+        "AGENTBOX_AUTH_SESSION_TTL_HOURS",
+        Some("168"),
+        "How long a browser login lasts, in hours (1-8760).",
+    ),
+    key(
+        "auth.login_max_failures",
+        "AGENTBOX_AUTH_LOGIN_MAX_FAILURES",
+        Some("5"),
+        "Failed logins per email within the window before further attempts get 429 (1-1000).",
+    ),
+    key(
+        "auth.login_window_secs",
+        "AGENTBOX_AUTH_LOGIN_WINDOW_SECS",
+        Some("900"),
+        "The login throttling window, in seconds (10-86400).",
+    ),
+    key(
+        "server.max_body_bytes",
+        "AGENTBOX_SERVER_MAX_BODY_BYTES",
+        Some("2097152"),
+        "Largest request body accepted, in bytes (1024-1073741824); larger bodies get 413.",
+    ),
+    key(
+        "server.shutdown_grace_secs",
+        "AGENTBOX_SERVER_SHUTDOWN_GRACE_SECS",
+        Some("10"),
+        "On SIGTERM/SIGINT, how long in-flight requests may finish before they are cut (0-600).",
+    ),
+    secret(
+        "providers.anthropic_api_key",
+        "ANTHROPIC_API_KEY",
+        "API key for Anthropic models.",
+    ),
+    secret(
+        "providers.openai_api_key",
+        "OPENAI_API_KEY",
+        "API key for OpenAI models.",
+    ),
+];
+
+pub fn find(key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|def| def.key == key)
+}

@@ -1,0 +1,36 @@
+//! Plain types shared by every layer: no I/O, serde only.
+
+mod api_key;
+mod company;
+mod identity;
+mod user;
+
+pub use api_key::{ApiKey, KeyScope, NewApiKey};
+pub use company::{Company, Department};
+pub use identity::{Credential, Identity};
+pub use user::{Role, User, UserUpdate};
+
+/// Paging for list endpoints: every result set is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: i64 = 200;
+
+    /// Clamps a requested page to the allowed range.
+    pub fn new(limit: Option<i64>, offset: Option<i64>) -> Self {
+        Self {
+            limit: limit.unwrap_or(50).clamp(1, Self::MAX_LIMIT),
+            offset: offset.unwrap_or(0).max(0),
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::new(None, None)
+    }
+}

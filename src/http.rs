@@ -1,0 +1,106 @@
+//! The HTTP edge: routes, extractors, error mapping, TLS and the listeners. Knows axum and
+//! status codes, nothing about SQL.
+
+mod error;
+mod extract;
+mod routes;
+mod security;
+pub mod server;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, Method};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use extract::{CSRF_HEADER, SESSION_COOKIE};
+
+use crate::config::Settings;
+use crate::service::Services;
+
+/// Everything a handler may use: cheap clonable handles, attached with `with_state`.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub settings: Arc<Settings>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/setup", get(routes::auth::setup_state).post(routes::auth::setup))
+        .route("/auth/login", post(routes::auth::login))
+        .route("/auth/logout", post(routes::auth::logout))
+        .route("/me", get(routes::me::me))
+        .route("/keys", get(routes::keys::list).post(routes::keys::create))
+        .route("/keys/{id}", delete(routes::keys::revoke))
+        .route("/users", get(routes::users::list).post(routes::users::create))
+        .route(
+            "/users/{id}",
+            get(routes::users::get)
+                .patch(routes::users::update)
+                .delete(routes::users::delete),
+        )
+        .route("/users/{id}/password", axum::routing::put(routes::users::set_password))
+        .route("/companies", get(routes::companies::list))
+        .route("/companies/{id}", get(routes::companies::get))
+        .route(
+            "/companies/{id}/departments",
+            get(routes::companies::departments).post(routes::companies::create_department),
+        );
+
+    let max_body = state.settings.server.max_body_bytes;
+    let tls = state.settings.uses_tls();
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(tls, security::add_headers))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", method = %request.method(), route, request_id)
+                })
+                .on_response(
+                    |response: &axum::response::Response, latency: Duration, _: &tracing::Span| {
+                        tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
+                    },
+                ),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::RouteNotFound(format!("{method} {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,129 @@
+//! The only place where errors become HTTP responses. Every error body is
+//! `{"code": "...", "message": "..."}` with a stable machine `code`; a 5xx logs the cause chain
+//! and tells the client only that it happened.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Json(#[from] JsonRejection),
+    #[error(transparent)]
+    Path(#[from] PathRejection),
+    #[error(transparent)]
+    Query(#[from] QueryRejection),
+    #[error("a cookie-authenticated write needs the X-CSRF-Token header from sign-in or /api/v1/me")]
+    Csrf,
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("internal error")]
+    Panic,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+        use ServiceError as S;
+        match self {
+            ApiError::Service(err) => match err {
+                S::InvalidInput { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(field)),
+                S::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+                S::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
+                S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
+                S::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
+                S::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+                S::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope", None),
+                S::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", None),
+                S::AlreadySetUp => (StatusCode::CONFLICT, "already_set_up", None),
+                S::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", None),
+                S::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            },
+            ApiError::Json(rejection) => match rejection {
+                JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json", None),
+                JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", None),
+                JsonRejection::MissingJsonContentType(_) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None)
+                }
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
+                }
+                other => (other.status(), "invalid_body", None),
+            },
+            ApiError::Path(_) => (StatusCode::BAD_REQUEST, "invalid_path", None),
+            ApiError::Query(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
+            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf_failed", None),
+            ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            ApiError::Panic => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Json(rejection) => rejection.body_text(),
+            ApiError::Path(rejection) => rejection.body_text(),
+            ApiError::Query(rejection) => rejection.body_text(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = self.parts();
+        let message = if status.is_server_error() {
+            log_cause_chain(&self);
+            match &self {
+                ApiError::Service(ServiceError::Unavailable(_)) => {
+                    "the database is unavailable; try again shortly".to_owned()
+                }
+                _ => "internal error; the server log has the details".to_owned(),
+            }
+        } else {
+            self.message()
+        };
+        let mut response = (status, Json(ErrorBody { code, message, field })).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Service(ServiceError::TooManyAttempts { retry_after }) => {
+                let secs = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = HeaderValue::from_str(&secs) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
+            }
+            ApiError::Service(ServiceError::Unauthenticated) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn log_cause_chain(err: &dyn std::error::Error) {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "request failed");
+}

@@ -1,0 +1,8 @@
+//! Route handlers, one module per resource; DTOs live beside their handlers.
+
+pub mod auth;
+pub mod companies;
+pub mod health;
+pub mod keys;
+pub mod me;
+pub mod users;

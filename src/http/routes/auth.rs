@@ -1,0 +1,99 @@
+//! `/api/v1/auth/*`: first-run setup, login, logout.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::User;
+use crate::http::extract::{ApiJson, Caller, Client, SESSION_COOKIE};
+use crate::http::{AppState, error::ApiError};
+use crate::service::auth::{SetupRequest, SignedIn};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupBody {
+    email: String,
+    password: String,
+    display_name: Option<String>,
+    company: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignedInBody {
+    user: User,
+    /// Send this as `X-CSRF-Token` on every write made with the session cookie.
+    csrf_token: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SetupState {
+    setup_needed: bool,
+}
+
+pub async fn setup_state(State(state): State<AppState>) -> Result<Json<SetupState>, ApiError> {
+    let setup_needed = state.services.auth.setup_needed().await?;
+    Ok(Json(SetupState { setup_needed }))
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SetupBody>,
+) -> Result<Response, ApiError> {
+    let request = SetupRequest {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        company: body.company,
+    };
+    let signed_in = state.services.auth.setup(request, client).await?;
+    Ok(signed_in_response(&state, StatusCode::CREATED, signed_in))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let signed_in = state.services.auth.login(&body.email, body.password, client).await?;
+    Ok(signed_in_response(&state, StatusCode::OK, signed_in))
+}
+
+pub async fn logout(State(state): State<AppState>, Caller(identity): Caller) -> Result<Response, ApiError> {
+    state.services.auth.logout(&identity).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&state, &mut response, "", 0);
+    Ok(response)
+}
+
+fn signed_in_response(state: &AppState, status: StatusCode, signed_in: SignedIn) -> Response {
+    let max_age = (signed_in.expires_at - Utc::now()).num_seconds().max(0);
+    let body = SignedInBody {
+        user: signed_in.user,
+        csrf_token: signed_in.csrf_token,
+        expires_at: signed_in.expires_at,
+    };
+    let mut response = (status, Json(body)).into_response();
+    set_cookie(state, &mut response, &signed_in.session_token, max_age);
+    response
+}
+
+/// HTTP-only, SameSite=Strict, and Secure whenever the listener speaks TLS.
+fn set_cookie(state: &AppState, response: &mut Response, token: &str, max_age: i64) {
+    let secure = if state.settings.uses_tls() { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}

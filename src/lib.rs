@@ -1,0 +1,14 @@
+//! agentbox: a complete self-hosted AI agent platform in one executable.
+//!
+//! Layers (data flows one way): `http` and `cli` → `service` → `store`; every layer may use
+//! `domain`. `app` is the composition root.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod data_dir;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;

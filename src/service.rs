@@ -1,0 +1,34 @@
+//! Behaviour: the rules of the platform, in domain terms. Never sees axum or sqlx types.
+
+pub mod auth;
+pub mod companies;
+mod error;
+pub mod health;
+mod secrets;
+pub mod users;
+pub mod validate;
+
+pub use error::ServiceError;
+
+use crate::config::Settings;
+use crate::store::Store;
+
+/// Every service, built once by the composition root.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub auth: auth::AuthService,
+    pub users: users::UserService,
+    pub companies: companies::CompanyService,
+    pub health: health::HealthService,
+}
+
+impl Services {
+    pub fn new(store: &Store, settings: &Settings) -> Self {
+        Self {
+            auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
+            users: users::UserService::new(store.clone()),
+            companies: companies::CompanyService::new(store.clone()),
+            health: health::HealthService::new(store.clone()),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Readiness: what `/ready` and `agentbox doctor` report.
+
+use serde::Serialize;
+
+use crate::store::{DatabaseKind, Store};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub database: CheckState,
+    pub database_kind: &'static str,
+    pub migrations: CheckState,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckState {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CheckState {
+    fn ok() -> Self {
+        Self { ok: true, error: None }
+    }
+
+    fn failed(error: impl ToString) -> Self {
+        Self {
+            ok: false,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthService {
+    store: Store,
+}
+
+impl HealthService {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub async fn readiness(&self) -> Readiness {
+        let database = match self.store.ping().await {
+            Ok(()) => CheckState::ok(),
+            Err(err) => CheckState::failed(err),
+        };
+        let migrations = if database.ok {
+            match self.store.migrations_applied().await {
+                Ok(true) => CheckState::ok(),
+                Ok(false) => CheckState::failed("migrations are not applied yet"),
+                Err(err) => CheckState::failed(err),
+            }
+        } else {
+            CheckState::failed("database unreachable")
+        };
+        Readiness {
+            ready: database.ok && migrations.ok,
+            database,
+            database_kind: match self.store.kind() {
+                DatabaseKind::Embedded => "embedded",
+                DatabaseKind::External => "external",
+            },
+            migrations,
+        }
+    }
+}

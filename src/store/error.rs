@@ -1,0 +1,65 @@
+use sqlx::error::ErrorKind;
+
+/// Errors of the store layer. `sqlx::Error` never leaves the store: it is translated here.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the row; the constraint's name says which value clashed.
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    /// A check or foreign-key constraint refused the row.
+    #[error("constraint {constraint} refused the value: {message}")]
+    Invalid { constraint: String, message: String },
+    /// Row-level security or a privilege check refused the statement.
+    #[error("permission denied by the database: {0}")]
+    Forbidden(String),
+    /// The database cannot be reached (connection lost, pool exhausted, server restarting).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("embedded database: {0}")]
+    Embedded(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the error means the connection itself is broken (the watchdog should look).
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(err.to_string()),
+            sqlx::Error::Database(ref db) => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                match db.kind() {
+                    ErrorKind::UniqueViolation => StoreError::Conflict { constraint },
+                    ErrorKind::ForeignKeyViolation
+                    | ErrorKind::CheckViolation
+                    | ErrorKind::NotNullViolation => StoreError::Invalid {
+                        constraint,
+                        message: db.message().to_owned(),
+                    },
+                    // 42501: insufficient_privilege, raised by RLS "new row violates row-level
+                    // security policy" and by missing grants.
+                    _ if db.code().as_deref() == Some("42501") => {
+                        StoreError::Forbidden(db.message().to_owned())
+                    }
+                    _ => StoreError::Database(err),
+                }
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}

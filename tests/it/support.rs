@@ -1,0 +1,299 @@
+//! `TestApp`: the real platform on port 0 with a fresh database — the embedded one, or a fresh
+//! database on the external server named by `AGENTBOX_TEST_DATABASE_URL`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use agentbox::app::{self, Running};
+use agentbox::config::{FlagOverrides, Settings};
+use agentbox::service::Services;
+use agentbox::store::Store;
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Options for one test's platform.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tls: bool,
+    pub http_listen: bool,
+    pub sample_data: bool,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tls: true,
+            http_listen: false,
+            sample_data: false,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A fresh database on the external server, dropped when the test stops the app.
+#[derive(Debug)]
+pub struct ExternalDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl ExternalDb {
+    pub async fn create(admin_url: &str) -> Self {
+        let name = format!("agentbox_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to AGENTBOX_TEST_DATABASE_URL");
+        sqlx::query(&format!("create database {name}")).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        let mut url = url_without_db(admin_url);
+        url.push_str(&name);
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        }
+    }
+
+    pub async fn drop_db(&self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!("drop database if exists {} with (force)", self.name))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// `postgres://u@h:5432/db?x` → `postgres://u@h:5432/` (query parameters are dropped).
+fn url_without_db(url: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let scheme_end = without_query.find("://").map_or(0, |i| i + 3);
+    match without_query[scheme_end..].find('/') {
+        Some(slash) => without_query[..scheme_end + slash + 1].to_owned(),
+        None => format!("{without_query}/"),
+    }
+}
+
+pub fn external_db_url() -> Option<String> {
+    std::env::var("AGENTBOX_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+}
+
+/// Settings as `agentbox serve` would load them, for a data folder and options.
+pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&str>) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("AGENTBOX_DATA_DIR".into(), data_dir.display().to_string()),
+        ("AGENTBOX_LISTEN".into(), "127.0.0.1:0".into()),
+        (
+            "AGENTBOX_HTTP_LISTEN".into(),
+            if options.http_listen { "127.0.0.1:0" } else { "off" }.into(),
+        ),
+        ("AGENTBOX_TLS".into(), if options.tls { "self-signed" } else { "off" }.into()),
+        ("AGENTBOX_LOG_LEVEL".into(), "warn".into()),
+        ("AGENTBOX_SAMPLE_DATA".into(), options.sample_data.to_string()),
+    ]);
+    if let Some(url) = database_url {
+        env.insert("DATABASE_URL".into(), url.to_owned());
+    }
+    env.extend(options.extra_env.iter().cloned());
+    Settings::load_with(&FlagOverrides::default(), move |name| env.get(name).cloned()).expect("test settings")
+}
+
+pub struct TestApp {
+    running: Option<Running>,
+    pub addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub base: String,
+    pub options: Options,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    external: Option<ExternalDb>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let external = match external_db_url() {
+            Some(admin) => Some(ExternalDb::create(&admin).await),
+            None => None,
+        };
+        let data_dir = dir.path().join("data");
+        let settings = settings_for(&data_dir, &options, external.as_ref().map(|db| db.url.as_str()));
+        let running = app::start(settings).await.expect("app starts");
+        let scheme = if options.tls { "https" } else { "http" };
+        Self {
+            addr: running.addr,
+            http_addr: running.http_addr,
+            base: format!("{scheme}://127.0.0.1:{}", running.addr.port()),
+            running: Some(running),
+            options,
+            data_dir,
+            _dir: dir,
+            external,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("app is running")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.running().store
+    }
+
+    pub fn services(&self) -> Services {
+        Services::new(self.store(), &self.running().settings)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client with its own cookie jar.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .danger_accept_invalid_certs(true)
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Stops the platform (and drops the external test database).
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean shutdown");
+        }
+        if let Some(db) = self.external.take() {
+            db.drop_db().await;
+        }
+    }
+
+    /// Stops and starts the platform again on the same data folder and database.
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean shutdown");
+        }
+        let settings = settings_for(&self.data_dir, &self.options, self.external.as_ref().map(|db| db.url.as_str()));
+        let running = app::start(settings).await.expect("app restarts");
+        self.addr = running.addr;
+        let scheme = if self.options.tls { "https" } else { "http" };
+        self.base = format!("{scheme}://127.0.0.1:{}", running.addr.port());
+        self.running = Some(running);
+    }
+
+    /// Runs first-run setup and returns a signed-in session for the admin.
+    pub async fn setup_admin(&self) -> Session {
+        let client = self.client();
+        let response = client
+            .post(self.url("/api/v1/auth/setup"))
+            .json(&json!({ "email": ADMIN_EMAIL, "password": PASSWORD, "company": "Acme Test" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        Session::from_sign_in(self, client, &body)
+    }
+
+    /// Signs in with email and password.
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let client = self.client();
+        let response = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let body: Value = response.json().await.unwrap();
+        Session::from_sign_in(self, client, &body)
+    }
+
+    /// Creates a user in `company` (made when missing) the way `agentbox user create` does.
+    pub async fn create_user(&self, email: &str, company: &str, admin: bool) -> Value {
+        let request = agentbox::service::users::CreateUser {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            display_name: None,
+            role: if admin {
+                agentbox::domain::Role::Admin
+            } else {
+                agentbox::domain::Role::Member
+            },
+            department_id: None,
+        };
+        let user = self
+            .services()
+            .users
+            .create_from_cli(request, Some(company.to_owned()))
+            .await
+            .unwrap();
+        serde_json::to_value(user).unwrap()
+    }
+}
+
+/// A signed-in browser: cookie jar plus the CSRF token for writes.
+pub struct Session {
+    pub client: Client,
+    pub csrf: String,
+    pub user: Value,
+    base: String,
+}
+
+impl Session {
+    fn from_sign_in(app: &TestApp, client: Client, body: &Value) -> Self {
+        Self {
+            client,
+            csrf: body["csrf_token"].as_str().expect("csrf token").to_owned(),
+            user: body["user"].clone(),
+            base: app.base.clone(),
+        }
+    }
+
+    pub fn user_id(&self) -> String {
+        self.user["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path).json(&body).send().await.unwrap()
+    }
+
+    /// Creates an API key and returns its secret.
+    pub async fn api_key(&self, name: &str, scopes: &[&str]) -> String {
+        let response = self.post("/api/v1/keys", json!({ "name": name, "scopes": scopes })).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["secret"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Reads an error body and checks its shape.
+pub async fn error_code(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error body is JSON");
+    let code = body["code"].as_str().expect("error has a code").to_owned();
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error has a message: {body}"
+    );
+    (status, code)
+}
