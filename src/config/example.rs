@@ -12,9 +12,17 @@ pub fn example_file() -> String {
          # Precedence: built-in defaults < this file < AGENTBOX_* environment < command-line flags.\n\
          # The file is read from $AGENTBOX_CONFIG, or ./agentbox.toml when that exists.\n",
     );
+    // TOML puts every key after a [table] header into that table: top-level keys come first.
+    let mut ordered: Vec<(&str, &str, &KeyDef)> = KEYS
+        .iter()
+        .map(|def| {
+            let (table, name) = def.key.split_once('.').unwrap_or(("", def.key));
+            (table, name, def)
+        })
+        .collect();
+    ordered.sort_by_key(|(table, _, _)| *table);
     let mut section = "";
-    for def in KEYS {
-        let (table, name) = def.key.split_once('.').unwrap_or(("", def.key));
+    for (table, name, def) in ordered {
         if table != section {
             section = table;
             let _ = write!(out, "\n[{table}]\n");

@@ -125,7 +125,7 @@ fn the_example_file_uncommented_loads_to_the_defaults() {
     let uncommented: String = example
         .lines()
         .map(|line| match line.strip_prefix("# ") {
-            Some(rest) if rest.contains(" = ") && !rest.contains("secret") && !rest.ends_with("\"\"") => rest,
+            Some(rest) if is_setting(rest) => rest,
             Some(_) => "",
             None if line.starts_with('#') => "",
             None => line,
@@ -140,4 +140,11 @@ fn the_example_file_uncommented_loads_to_the_defaults() {
     for def in keys::KEYS {
         assert!(example.contains(def.env), "{} is undocumented", def.key);
     }
+}
+
+/// `name = value` lines of the example, not prose that happens to contain " = ".
+fn is_setting(line: &str) -> bool {
+    line.split_once(" = ").is_some_and(|(name, value)| {
+        name.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !value.starts_with("\"\"")
+    })
 }

@@ -32,6 +32,7 @@ async fn operator_certificates_are_served_and_bad_ones_refused() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
     let env = vec![
+        ("AGENTBOX_TLS".to_owned(), "files".to_owned()),
         ("AGENTBOX_TLS_CERT".to_owned(), cert.display().to_string()),
         ("AGENTBOX_TLS_KEY".to_owned(), key.display().to_string()),
     ];
