@@ -68,7 +68,9 @@ impl Running {
 
     /// Waits until the platform has stopped: listeners drained, database closed.
     pub async fn wait(self) -> Result<(), AppError> {
-        self.task.await.map_err(|err| AppError::Serve(std::io::Error::other(err)))?
+        self.task
+            .await
+            .map_err(|err| AppError::Serve(std::io::Error::other(err)))?
     }
 
     /// Stops the platform and waits for it.
@@ -153,7 +155,11 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         handle.clone(),
     ))];
     if let Some(listener) = redirect_listener {
-        servers.push(tokio::spawn(http::server::serve_redirect(listener, addr.port(), handle.clone())));
+        servers.push(tokio::spawn(http::server::serve_redirect(
+            listener,
+            addr.port(),
+            handle.clone(),
+        )));
     }
     let mut background = Vec::new();
     background.extend(store.spawn_watchdog(shutdown.clone()));

@@ -1,5 +1,8 @@
 //! The command line: one clap enum, dispatched to a module per command.
 
+// Doc comments on the argument structs are the `--help` text, not rustdoc.
+#![allow(clippy::doc_markdown)]
+
 mod doctor;
 mod healthcheck;
 mod serve;
@@ -14,7 +17,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{ConfigError, FlagOverrides, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "agentbox", version, about = "A complete self-hosted AI agent platform in one executable")]
+#[command(
+    name = "agentbox",
+    version,
+    about = "A complete self-hosted AI agent platform in one executable"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -181,7 +188,11 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 impl DataArgs {
     fn overrides(&self) -> FlagOverrides {
         let mut flags = FlagOverrides::default();
-        flags.set("data_dir", "--data-dir", self.data_dir.as_ref().map(|p| p.display()));
+        flags.set(
+            "data_dir",
+            "--data-dir",
+            self.data_dir.as_ref().map(|p| p.display()),
+        );
         flags
     }
 }
@@ -209,9 +220,9 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", crate::config::example_file());
             Ok(())
         }
-        Command::Serve(args) => serve::overrides(&args)
-            .and_then(|flags| settings(&flags))
-            .and_then(|settings| runtime()?.block_on(serve::run(settings))),
+        Command::Serve(args) => {
+            settings(&serve::overrides(&args)).and_then(|settings| runtime()?.block_on(serve::run(settings)))
+        }
         Command::Migrate(args) => {
             settings(&args.overrides()).and_then(|settings| runtime()?.block_on(serve::migrate(settings)))
         }

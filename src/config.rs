@@ -172,8 +172,7 @@ impl Settings {
             http_listen: parse_http_listen(layers)?,
             tls: parse_tls(layers)?,
             database: DatabaseSettings {
-                url: optional::<String>(layers, "database_url", "a postgres:// URL")?
-                    .map(Secret::new),
+                url: optional::<String>(layers, "database_url", "a postgres:// URL")?.map(Secret::new),
                 max_connections: bounded(layers, "database.max_connections", 1, 1000)?,
             },
             models_dir: under_data("models_dir", "models")?,
@@ -197,27 +196,16 @@ impl Settings {
                     bounded::<u64>(layers, "auth.session_ttl_hours", 1, 8760)? * 3600,
                 ),
                 login_max_failures: bounded(layers, "auth.login_max_failures", 1, 1000)?,
-                login_window: Duration::from_secs(bounded(
-                    layers,
-                    "auth.login_window_secs",
-                    10,
-                    86_400,
-                )?),
+                login_window: Duration::from_secs(bounded(layers, "auth.login_window_secs", 10, 86_400)?),
             },
             server: ServerSettings {
                 max_body_bytes: bounded(layers, "server.max_body_bytes", 1024, 1 << 30)?,
-                shutdown_grace: Duration::from_secs(bounded(
-                    layers,
-                    "server.shutdown_grace_secs",
-                    0,
-                    600,
-                )?),
+                shutdown_grace: Duration::from_secs(bounded(layers, "server.shutdown_grace_secs", 0, 600)?),
             },
             providers: ProviderKeys {
                 anthropic: optional::<String>(layers, "providers.anthropic_api_key", "a key")?
                     .map(Secret::new),
-                openai: optional::<String>(layers, "providers.openai_api_key", "a key")?
-                    .map(Secret::new),
+                openai: optional::<String>(layers, "providers.openai_api_key", "a key")?.map(Secret::new),
             },
             data_dir,
             config_file,

@@ -39,7 +39,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/auth/setup", get(routes::auth::setup_state).post(routes::auth::setup))
+        .route(
+            "/auth/setup",
+            get(routes::auth::setup_state).post(routes::auth::setup),
+        )
         .route("/auth/login", post(routes::auth::login))
         .route("/auth/logout", post(routes::auth::logout))
         .route("/me", get(routes::me::me))
@@ -52,7 +55,10 @@ pub fn router(state: AppState) -> Router {
                 .patch(routes::users::update)
                 .delete(routes::users::delete),
         )
-        .route("/users/{id}/password", axum::routing::put(routes::users::set_password))
+        .route(
+            "/users/{id}/password",
+            axum::routing::put(routes::users::set_password),
+        )
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(
@@ -89,7 +95,11 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(
                     |response: &axum::response::Response, latency: Duration, _: &tracing::Span| {
-                        tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_ms = latency.as_secs_f64() * 1000.0,
+                            "response"
+                        );
                     },
                 ),
         )

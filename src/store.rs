@@ -66,39 +66,40 @@ impl Store {
     /// Opens the external database when `DATABASE_URL` is set, the embedded one otherwise.
     pub async fn open(settings: &Settings) -> Result<Self, StoreError> {
         match &settings.database.url {
-            Some(url) => {
-                let options: PgConnectOptions = url.expose().parse().map_err(|err| {
-                    StoreError::Unavailable(format!("DATABASE_URL is not a valid Postgres URL: {err}"))
-                })?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(settings.database.max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?;
-                Ok(Self {
-                    pool,
-                    embedded: None,
-                })
-            }
-            None => {
-                let data_dir = crate::config::absolute(&settings.data_dir);
-                let db = EmbeddedDb::start(&settings.embedded_db_dir(), &data_dir.join("run")).await?;
-                // One backend serves one connection: the pool holds exactly one, forever
-                // (a reconnect costs ~200 ms, and a second connection only queues behind it).
-                let pool = PgPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(db.connect_options())
-                    .await?;
-                Ok(Self {
-                    pool,
-                    embedded: Some(Arc::new(db)),
-                })
-            }
+            Some(url) => Self::open_external(url.expose(), settings.database.max_connections).await,
+            None => Self::open_embedded(settings).await,
         }
+    }
+
+    async fn open_external(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|err| {
+            StoreError::Unavailable(format!("DATABASE_URL is not a valid Postgres URL: {err}"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, embedded: None })
+    }
+
+    async fn open_embedded(settings: &Settings) -> Result<Self, StoreError> {
+        let data_dir = crate::config::absolute(&settings.data_dir);
+        let db = EmbeddedDb::start(&settings.embedded_db_dir(), &data_dir.join("run")).await?;
+        // One backend serves one connection: the pool holds exactly one, forever
+        // (a reconnect costs ~200 ms, and a second connection only queues behind it).
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(db.connect_options())
+            .await?;
+        Ok(Self {
+            pool,
+            embedded: Some(Arc::new(db)),
+        })
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -119,16 +120,15 @@ impl Store {
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
         let pool = self.pool.clone();
         self.detached(async move {
-            let applied: Vec<i64> = sqlx::query_scalar(
-                "select version from _sqlx_migrations where success order by version",
-            )
-            .fetch_all(&pool)
-            .await
-            .or_else(|err| match err {
-                // No migrations table yet: nothing is applied.
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
-                other => Err(other),
-            })?;
+            let applied: Vec<i64> =
+                sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+                    .fetch_all(&pool)
+                    .await
+                    .or_else(|err| match err {
+                        // No migrations table yet: nothing is applied.
+                        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+                        other => Err(other),
+                    })?;
             Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
         })
         .await
@@ -177,9 +177,7 @@ impl Store {
     async fn run_as<T, F>(&self, actor: Actor, operation: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
         let pool = self.pool.clone();
         self.detached(async move {

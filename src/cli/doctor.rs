@@ -19,7 +19,11 @@ struct Check {
 
 impl Check {
     fn info(name: &'static str, detail: String) -> Self {
-        Self { ok: true, name, detail }
+        Self {
+            ok: true,
+            name,
+            detail,
+        }
     }
 }
 
@@ -38,9 +42,16 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     system.refresh_memory();
     checks.push(Check::info(
         "memory",
-        format!("{} total, {} available", gib(system.total_memory()), gib(system.available_memory())),
+        format!(
+            "{} total, {} available",
+            gib(system.total_memory()),
+            gib(system.available_memory())
+        ),
     ));
-    checks.push(Check::info("gpu backend", "none compiled in (CPU inference)".into()));
+    checks.push(Check::info(
+        "gpu backend",
+        "none compiled in (CPU inference)".into(),
+    ));
     checks.push(disk_check(&settings.data_dir));
     checks.push(models_check(&settings.models_dir));
     checks.push(database_check(&settings).await);
@@ -69,7 +80,11 @@ fn disk_check(data_dir: &Path) -> Check {
             // Model files are gigabytes: warn below 10 GiB.
             ok: disk.available_space() > 10 * 1024 * 1024 * 1024,
             name: "free disk",
-            detail: format!("{} free at {}", gib(disk.available_space()), disk.mount_point().display()),
+            detail: format!(
+                "{} free at {}",
+                gib(disk.available_space()),
+                disk.mount_point().display()
+            ),
         },
         None => Check::info("free disk", format!("unknown for {}", absolute.display())),
     }
@@ -98,11 +113,18 @@ fn models_check(models_dir: &Path) -> Check {
 
 async fn database_check(settings: &Settings) -> Check {
     let name = "database";
-    let kind = if settings.database.url.is_some() { "external" } else { "embedded" };
+    let kind = if settings.database.url.is_some() {
+        "external"
+    } else {
+        "embedded"
+    };
     if settings.database.url.is_none() && !settings.embedded_db_dir().exists() {
         return Check::info(
             name,
-            format!("embedded, not created yet (serve creates it in {})", settings.embedded_db_dir().display()),
+            format!(
+                "embedded, not created yet (serve creates it in {})",
+                settings.embedded_db_dir().display()
+            ),
         );
     }
     if settings.database.url.is_none() {
@@ -120,7 +142,10 @@ async fn database_check(settings: &Settings) -> Check {
     };
     match tokio::time::timeout(Duration::from_secs(30), probe).await {
         Ok(Ok(true)) => Check::info(name, format!("{kind}, reachable, migrations applied")),
-        Ok(Ok(false)) => Check::info(name, format!("{kind}, reachable, migrations pending (serve applies them)")),
+        Ok(Ok(false)) => Check::info(
+            name,
+            format!("{kind}, reachable, migrations pending (serve applies them)"),
+        ),
         Ok(Err(err)) => Check {
             ok: false,
             name,

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CliError, ServeArgs, TlsArg};
 use crate::config::{FlagOverrides, Settings};
 
-pub fn overrides(args: &ServeArgs) -> Result<FlagOverrides, CliError> {
+pub fn overrides(args: &ServeArgs) -> FlagOverrides {
     let mut flags = args.data.overrides();
     flags.set("listen", "--listen", args.listen);
     flags.set("http_listen", "--http-listen", args.http_listen.as_ref());
@@ -17,10 +17,14 @@ pub fn overrides(args: &ServeArgs) -> Result<FlagOverrides, CliError> {
             TlsArg::Off => "off",
         }),
     );
-    flags.set("tls_cert", "--tls-cert", args.tls_cert.as_ref().map(|p| p.display()));
+    flags.set(
+        "tls_cert",
+        "--tls-cert",
+        args.tls_cert.as_ref().map(|p| p.display()),
+    );
     flags.set("tls_key", "--tls-key", args.tls_key.as_ref().map(|p| p.display()));
     flags.set("sample_data", "--sample-data", args.sample_data.then_some("true"));
-    Ok(flags)
+    flags
 }
 
 pub async fn run(settings: Settings) -> Result<(), CliError> {

@@ -44,9 +44,15 @@ pub async fn passwd(settings: Settings, args: UserPasswdArgs) -> Result<(), CliE
     let password = read_password()?;
     let (_lock, store) = crate::app::open_store(&settings).await?;
     let services = Services::new(&store, &settings);
-    let result = services.users.reset_password_from_cli(&args.email, password).await;
+    let result = services
+        .users
+        .reset_password_from_cli(&args.email, password)
+        .await;
     store.close().await;
     result?;
-    println!("password changed for {}; their sessions were ended", args.email.trim().to_lowercase());
+    println!(
+        "password changed for {}; their sessions were ended",
+        args.email.trim().to_lowercase()
+    );
     Ok(())
 }

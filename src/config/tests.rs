@@ -31,7 +31,9 @@ fn defaults_match_the_contract() {
 
 #[test]
 fn layers_apply_in_order_file_env_flags() {
-    let file = config_file("listen = \"127.0.0.1:1000\"\ndata_dir = \"/srv/file\"\n[auth]\nlogin_max_failures = 9\n");
+    let file = config_file(
+        "listen = \"127.0.0.1:1000\"\ndata_dir = \"/srv/file\"\n[auth]\nlogin_max_failures = 9\n",
+    );
     let path = file.path().to_str().unwrap().to_owned();
     let pairs = [
         ("AGENTBOX_CONFIG", path.as_str()),
@@ -103,20 +105,36 @@ fn tls_modes() {
     );
     assert!(load(&[("AGENTBOX_TLS_CERT", "c.pem")]).is_err());
     assert!(load(&[("AGENTBOX_TLS", "files")]).is_err());
-    assert!(load(&[("AGENTBOX_TLS", "off"), ("AGENTBOX_TLS_CERT", "c.pem"), ("AGENTBOX_TLS_KEY", "k.pem")]).is_err());
+    assert!(
+        load(&[
+            ("AGENTBOX_TLS", "off"),
+            ("AGENTBOX_TLS_CERT", "c.pem"),
+            ("AGENTBOX_TLS_KEY", "k.pem")
+        ])
+        .is_err()
+    );
     assert!(load(&[("AGENTBOX_TLS", "maybe")]).is_err());
-    assert_eq!(load(&[("AGENTBOX_HTTP_LISTEN", "off")]).unwrap().http_listen, None);
+    assert_eq!(
+        load(&[("AGENTBOX_HTTP_LISTEN", "off")]).unwrap().http_listen,
+        None
+    );
 }
 
 #[test]
 fn secrets_are_redacted_in_debug_output() {
     let settings = Settings::load_with(
         &FlagOverrides::default(),
-        env(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("OPENAI_API_KEY", "sk-secret")]),
+        env(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("OPENAI_API_KEY", "sk-secret"),
+        ]),
     )
     .unwrap();
     let debug = format!("{settings:?}");
-    assert!(!debug.contains("hunter2") && !debug.contains("sk-secret"), "{debug}");
+    assert!(
+        !debug.contains("hunter2") && !debug.contains("sk-secret"),
+        "{debug}"
+    );
 }
 
 #[test]

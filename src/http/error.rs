@@ -43,7 +43,9 @@ impl ApiError {
         use ServiceError as S;
         match self {
             ApiError::Service(err) => match err {
-                S::InvalidInput { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(field)),
+                S::InvalidInput { field, .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(field))
+                }
                 S::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
                 S::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
                 S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),

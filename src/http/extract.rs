@@ -68,7 +68,11 @@ impl FromRequestParts<AppState> for Caller {
         if let Credential::Session { csrf_token, .. } = &identity.credential
             && !safe
         {
-            let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .map(axum::http::HeaderValue::as_bytes)
+                .unwrap_or_default();
             if !constant_time_eq(sent, csrf_token.as_bytes()) {
                 return Err(ApiError::Csrf);
             }

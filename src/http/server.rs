@@ -28,12 +28,21 @@ pub async fn serve_main(
                 .serve(service)
                 .await
         }
-        None => axum_server::from_tcp(listener).handle(handle).serve(service).await,
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
     }
 }
 
 /// Serves the redirect listener: `/health` plainly, everything else 308 to HTTPS.
-pub async fn serve_redirect(listener: std::net::TcpListener, https_port: u16, handle: Handle) -> std::io::Result<()> {
+pub async fn serve_redirect(
+    listener: std::net::TcpListener,
+    https_port: u16,
+    handle: Handle,
+) -> std::io::Result<()> {
     let router = Router::new()
         .route("/health", get(health))
         .fallback(move |request: Request| async move { redirect(&request, https_port) });
@@ -49,7 +58,11 @@ fn redirect(request: &Request, https_port: u16) -> Response {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(strip_port)
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)));
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        });
     let Some(host) = host else {
         return (StatusCode::BAD_REQUEST, "a Host header is required").into_response();
     };

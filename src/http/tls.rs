@@ -80,7 +80,8 @@ fn ensure_self_signed(dir: &Path) -> Result<CertFiles, TlsError> {
         names.push(host);
     }
     let certified = rcgen::generate_simple_self_signed(names)?;
-    write_private(&files.key, certified.key_pair.serialize_pem().as_bytes()).map_err(write_err(&files.key))?;
+    write_private(&files.key, certified.key_pair.serialize_pem().as_bytes())
+        .map_err(write_err(&files.key))?;
     std::fs::write(&files.cert, certified.cert.pem()).map_err(write_err(&files.cert))?;
     tracing::info!(cert = %files.cert.display(), "made a self-signed certificate");
     Ok(files)
@@ -141,7 +142,11 @@ fn modified(files: &CertFiles) -> Option<(SystemTime, SystemTime)> {
 
 /// Reloads the certificate when its files change. A broken new pair is logged and the old
 /// one kept, so a half-finished renewal never takes the listener down.
-pub fn spawn_reloader(files: CertFiles, config: RustlsConfig, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn_reloader(
+    files: CertFiles,
+    config: RustlsConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen = modified(&files);
         loop {

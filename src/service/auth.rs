@@ -102,7 +102,12 @@ impl AuthService {
     }
 
     /// Checks email and password; repeated failures for one email are throttled.
-    pub async fn login(&self, email: &str, password: String, client: ClientInfo) -> Result<SignedIn, ServiceError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: ClientInfo,
+    ) -> Result<SignedIn, ServiceError> {
         let email = validate::email(email).map_err(|_| ServiceError::InvalidCredentials)?;
         let (failures, oldest) = self
             .store
@@ -135,7 +140,8 @@ impl AuthService {
     async fn start_session(&self, user: User, client: ClientInfo) -> Result<SignedIn, ServiceError> {
         let session_token = secrets::random_token();
         let csrf_token = secrets::random_token();
-        let ttl = chrono::TimeDelta::from_std(self.settings.session_ttl).unwrap_or(chrono::TimeDelta::days(7));
+        let ttl =
+            chrono::TimeDelta::from_std(self.settings.session_ttl).unwrap_or(chrono::TimeDelta::days(7));
         let expires_at = Utc::now() + ttl;
         self.store
             .create_session(NewSession {
@@ -208,17 +214,27 @@ impl AuthService {
     }
 
     /// Makes an API key for the caller; the secret is returned this once.
-    pub async fn create_api_key(&self, identity: &Identity, request: KeyRequest) -> Result<NewApiKey, ServiceError> {
+    pub async fn create_api_key(
+        &self,
+        identity: &Identity,
+        request: KeyRequest,
+    ) -> Result<NewApiKey, ServiceError> {
         let name = validate::name("name", &request.name, 100)?;
         let mut scopes = request.scopes;
         scopes.sort_by_key(|scope| scope.as_str());
         scopes.dedup();
         if scopes.is_empty() {
-            return Err(ServiceError::invalid("scopes", "scopes must name at least one of read, write"));
+            return Err(ServiceError::invalid(
+                "scopes",
+                "scopes must name at least one of read, write",
+            ));
         }
         let expires_at = match request.expires_in_days {
-            Some(0) | Some(3651..) => {
-                return Err(ServiceError::invalid("expires_in_days", "expires_in_days must be from 1 to 3650"));
+            Some(0 | 3651..) => {
+                return Err(ServiceError::invalid(
+                    "expires_in_days",
+                    "expires_in_days must be from 1 to 3650",
+                ));
             }
             Some(days) => Some(Utc::now() + chrono::TimeDelta::days(i64::from(days))),
             None => None,

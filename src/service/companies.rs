@@ -18,7 +18,10 @@ impl CompanyService {
     }
 
     pub async fn list(&self, caller: &Identity, page: Page) -> Result<Vec<Company>, ServiceError> {
-        Ok(self.store.list_companies(Actor::User(caller.user_id()), page).await?)
+        Ok(self
+            .store
+            .list_companies(Actor::User(caller.user_id()), page)
+            .await?)
     }
 
     pub async fn get(&self, caller: &Identity, id: Uuid) -> Result<Company, ServiceError> {
@@ -28,7 +31,12 @@ impl CompanyService {
             .not_found_as("company")
     }
 
-    pub async fn departments(&self, caller: &Identity, company_id: Uuid, page: Page) -> Result<Vec<Department>, ServiceError> {
+    pub async fn departments(
+        &self,
+        caller: &Identity,
+        company_id: Uuid,
+        page: Page,
+    ) -> Result<Vec<Department>, ServiceError> {
         self.get(caller, company_id).await?;
         Ok(self
             .store
@@ -36,7 +44,12 @@ impl CompanyService {
             .await?)
     }
 
-    pub async fn create_department(&self, admin: &Identity, company_id: Uuid, name: &str) -> Result<Department, ServiceError> {
+    pub async fn create_department(
+        &self,
+        admin: &Identity,
+        company_id: Uuid,
+        name: &str,
+    ) -> Result<Department, ServiceError> {
         if !admin.user.is_admin() {
             return Err(ServiceError::Forbidden("only admins can add departments"));
         }

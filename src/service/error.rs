@@ -63,9 +63,10 @@ fn conflict(constraint: &str) -> ServiceError {
     let (code, message) = match constraint {
         "users_email_key" => ("email_taken", "a user with this email already exists"),
         "companies_name_key" => ("company_exists", "a company with this name already exists"),
-        c if c.starts_with("departments_") => {
-            ("department_exists", "this company already has a department with that name")
-        }
+        c if c.starts_with("departments_") => (
+            "department_exists",
+            "this company already has a department with that name",
+        ),
         _ => ("conflict", "this would duplicate an existing record"),
     };
     ServiceError::Conflict {

@@ -21,13 +21,16 @@ pub struct CheckState {
 
 impl CheckState {
     fn ok() -> Self {
-        Self { ok: true, error: None }
+        Self {
+            ok: true,
+            error: None,
+        }
     }
 
-    fn failed(error: impl ToString) -> Self {
+    fn failed(error: String) -> Self {
         Self {
             ok: false,
-            error: Some(error.to_string()),
+            error: Some(error),
         }
     }
 }
@@ -45,16 +48,16 @@ impl HealthService {
     pub async fn readiness(&self) -> Readiness {
         let database = match self.store.ping().await {
             Ok(()) => CheckState::ok(),
-            Err(err) => CheckState::failed(err),
+            Err(err) => CheckState::failed(err.to_string()),
         };
         let migrations = if database.ok {
             match self.store.migrations_applied().await {
                 Ok(true) => CheckState::ok(),
-                Ok(false) => CheckState::failed("migrations are not applied yet"),
-                Err(err) => CheckState::failed(err),
+                Ok(false) => CheckState::failed("migrations are not applied yet".into()),
+                Err(err) => CheckState::failed(err.to_string()),
             }
         } else {
-            CheckState::failed("database unreachable")
+            CheckState::failed("database unreachable".into())
         };
         Readiness {
             ready: database.ok && migrations.ok,

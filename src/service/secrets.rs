@@ -1,8 +1,8 @@
 //! Passwords (argon2id, hashed off the async workers) and random tokens (stored as SHA-256).
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -12,7 +12,8 @@ use super::ServiceError;
 
 /// A valid argon2id hash of a random password: unknown emails are verified against it, so a
 /// login takes as long whether or not the account exists.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8yfpHO4OQ6xOMb9nVmL/2WIxbbPVl3R5b3D4T6I3ByI";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8yfpHO4OQ6xOMb9nVmL/2WIxbbPVl3R5b3D4T6I3ByI";
 
 pub async fn hash_password(password: String) -> Result<String, ServiceError> {
     tokio::task::spawn_blocking(move || {

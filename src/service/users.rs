@@ -58,22 +58,35 @@ impl UserService {
     /// Checks that a department belongs to the admin's company (the foreign key alone would
     /// accept another company's department).
     async fn check_department(&self, admin: &Identity, department_id: Uuid) -> Result<(), ServiceError> {
-        let company_id = admin.user.company_id.ok_or(ServiceError::Forbidden("you belong to no company"))?;
+        let company_id = admin
+            .user
+            .company_id
+            .ok_or(ServiceError::Forbidden("you belong to no company"))?;
         let departments = self
             .store
-            .list_departments(Actor::User(admin.user_id()), company_id, Page::new(Some(Page::MAX_LIMIT), None))
+            .list_departments(
+                Actor::User(admin.user_id()),
+                company_id,
+                Page::new(Some(Page::MAX_LIMIT), None),
+            )
             .await?;
         if departments.iter().any(|d| d.id == department_id) {
             Ok(())
         } else {
-            Err(ServiceError::invalid("department_id", "no such department in your company"))
+            Err(ServiceError::invalid(
+                "department_id",
+                "no such department in your company",
+            ))
         }
     }
 
     /// An admin adds a user to their own company.
     pub async fn create(&self, admin: &Identity, request: CreateUser) -> Result<User, ServiceError> {
         require_admin(admin)?;
-        let company_id = admin.user.company_id.ok_or(ServiceError::Forbidden("you belong to no company"))?;
+        let company_id = admin
+            .user
+            .company_id
+            .ok_or(ServiceError::Forbidden("you belong to no company"))?;
         if let Some(department_id) = request.department_id {
             self.check_department(admin, department_id).await?;
         }
@@ -82,7 +95,11 @@ impl UserService {
     }
 
     /// `agentbox user create`: the operator is trusted; the company is found or made by name.
-    pub async fn create_from_cli(&self, request: CreateUser, company: Option<String>) -> Result<User, ServiceError> {
+    pub async fn create_from_cli(
+        &self,
+        request: CreateUser,
+        company: Option<String>,
+    ) -> Result<User, ServiceError> {
         let company = match company {
             Some(name) => {
                 let name = validate::name("company", &name, 200)?;
@@ -90,7 +107,11 @@ impl UserService {
             }
             None => match self.store.first_company().await? {
                 Some(company) => company,
-                None => self.store.find_or_create_company(DEFAULT_COMPANY.to_owned()).await?,
+                None => {
+                    self.store
+                        .find_or_create_company(DEFAULT_COMPANY.to_owned())
+                        .await?
+                }
             },
         };
         let new = self.new_user(request, company.id).await?;
@@ -156,7 +177,12 @@ impl UserService {
     }
 
     /// Sets a user's password (an admin for a user of their company) and ends their sessions.
-    pub async fn set_password(&self, admin: &Identity, id: Uuid, password: String) -> Result<(), ServiceError> {
+    pub async fn set_password(
+        &self,
+        admin: &Identity,
+        id: Uuid,
+        password: String,
+    ) -> Result<(), ServiceError> {
         require_admin(admin)?;
         validate::password(&password)?;
         self.get(admin, id).await?;
@@ -169,7 +195,9 @@ impl UserService {
     pub async fn delete(&self, admin: &Identity, id: Uuid) -> Result<(), ServiceError> {
         require_admin(admin)?;
         if id == admin.user_id() {
-            return Err(ServiceError::Forbidden("you cannot delete yourself; ask another admin"));
+            return Err(ServiceError::Forbidden(
+                "you cannot delete yourself; ask another admin",
+            ));
         }
         // Visible through RLS means: in the admin's company.
         self.get(admin, id).await?;

@@ -20,8 +20,14 @@ pub fn email(raw: &str) -> Result<String, ServiceError> {
     }
     match email.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && domain.contains('.') && !domain.contains('@')
-                && !domain.starts_with('.') && !domain.ends_with('.') => Ok(email),
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.') =>
+        {
+            Ok(email)
+        }
         _ => Err(bad("must look like name@example.com")),
     }
 }
@@ -56,7 +62,10 @@ pub fn name(field: &'static str, raw: &str, max_chars: usize) -> Result<String, 
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(field, format!("{field} must not contain control characters")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -68,7 +77,15 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(" Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

@@ -19,7 +19,8 @@ pub struct ApiKeyOwner {
     pub user: User,
 }
 
-const KEY_COLUMNS: &str = "k.id, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.expires_at, k.revoked_at";
+const KEY_COLUMNS: &str =
+    "k.id, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.expires_at, k.revoked_at";
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -75,7 +76,12 @@ pub struct NewKeyRecord {
 
 impl Store {
     /// Stores a key for the user `actor` runs as (RLS: own rows only).
-    pub async fn create_api_key(&self, actor: Actor, owner: Uuid, key: NewKeyRecord) -> Result<ApiKey, StoreError> {
+    pub async fn create_api_key(
+        &self,
+        actor: Actor,
+        owner: Uuid,
+        key: NewKeyRecord,
+    ) -> Result<ApiKey, StoreError> {
         self.run_as(actor, move |conn| {
             async move {
                 let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();

@@ -84,9 +84,13 @@ impl EmbeddedDb {
         match tokio::time::timeout(STOP_TIMEOUT, stopping).await {
             Ok(Ok(Ok(()))) => {}
             // An accept loop that ended on a vanished client reports that error here.
-            Ok(Ok(Err(err))) => tracing::warn!(error = %format!("{err:#}"), "embedded database stopped with an error"),
+            Ok(Ok(Err(err))) => {
+                tracing::warn!(error = %format!("{err:#}"), "embedded database stopped with an error");
+            }
             Ok(Err(err)) => tracing::error!(%err, "embedded database shutdown panicked"),
-            Err(_) => tracing::error!("embedded database did not stop within 10 s; leaving it"),
+            Err(_) => {
+                tracing::error!("embedded database did not stop within 10 s; leaving it");
+            }
         }
     }
 }

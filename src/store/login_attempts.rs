@@ -40,7 +40,6 @@ impl Store {
         email: String,
         window: Duration,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-        let window_secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
         self.run_as(Actor::System, move |conn| {
             async move {
                 let row: (i64, Option<DateTime<Utc>>) = sqlx::query_as(
@@ -52,7 +51,7 @@ impl Store {
                            '-infinity')",
                 )
                 .bind(email)
-                .bind(window_secs as f64)
+                .bind(window.as_secs_f64())
                 .fetch_one(conn)
                 .await?;
                 Ok(row)

@@ -78,10 +78,12 @@ async fn insert_user(conn: &mut sqlx::PgConnection, new: NewUser) -> Result<User
     .bind(meta)
     .fetch_one(&mut *conn)
     .await?;
-    let row: UserRow = sqlx::query_as(&format!("select {USER_COLUMNS} from public.users u where u.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row: UserRow = sqlx::query_as(&format!(
+        "select {USER_COLUMNS} from public.users u where u.id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(row.into())
 }
 
@@ -189,11 +191,12 @@ impl Store {
     pub async fn get_user(&self, actor: Actor, id: Uuid) -> Result<User, StoreError> {
         self.run_as(actor, move |conn| {
             async move {
-                let row: UserRow =
-                    sqlx::query_as(&format!("select {USER_COLUMNS} from public.users u where u.id = $1"))
-                        .bind(id)
-                        .fetch_one(conn)
-                        .await?;
+                let row: UserRow = sqlx::query_as(&format!(
+                    "select {USER_COLUMNS} from public.users u where u.id = $1"
+                ))
+                .bind(id)
+                .fetch_one(conn)
+                .await?;
                 Ok(row.into())
             }
             .boxed()

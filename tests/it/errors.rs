@@ -19,14 +19,48 @@ async fn malformed_and_mistyped_bodies_are_4xx_with_codes() {
     let json = Some("application/json");
 
     let cases = [
-        (post_raw("{not json", json).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_json"),
-        (post_raw("{}", json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (post_raw(r#"{"name": 42}"#, json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (post_raw(r#"{"name": "k", "bogus": 1}"#, json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (post_raw(r#"{"name": "k", "scopes": ["root"]}"#, json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        (post_raw(r#"{"name": "k"}"#, None).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        (post_raw(r#"{"name": "   "}"#, json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (post_raw(r#"{"name": "k", "scopes": []}"#, json).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (
+            post_raw("{not json", json).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            post_raw("{}", json).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            post_raw(r#"{"name": 42}"#, json).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            post_raw(r#"{"name": "k", "bogus": 1}"#, json).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            post_raw(r#"{"name": "k", "scopes": ["root"]}"#, json)
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            post_raw(r#"{"name": "k"}"#, None).await.unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            post_raw(r#"{"name": "   "}"#, json).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            post_raw(r#"{"name": "k", "scopes": []}"#, json).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
     ];
     for (response, status, code) in cases {
         assert_eq!(error_code(response).await, (status, code.to_owned()));
@@ -55,7 +89,10 @@ async fn unknown_routes_methods_and_bad_paths_are_json_errors() {
     let client = app.client();
 
     let response = client.get(app.url("/api/v1/nope")).send().await.unwrap();
-    assert_eq!(error_code(response).await, (StatusCode::NOT_FOUND, "not_found".to_owned()));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::NOT_FOUND, "not_found".to_owned())
+    );
 
     let response = client.put(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(
@@ -64,12 +101,23 @@ async fn unknown_routes_methods_and_bad_paths_are_json_errors() {
     );
 
     let response = admin.get("/api/v1/users/not-a-uuid").await;
-    assert_eq!(error_code(response).await, (StatusCode::BAD_REQUEST, "invalid_path".to_owned()));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_path".to_owned())
+    );
 
     let response = admin.get("/api/v1/users?limit=abc").await;
-    assert_eq!(error_code(response).await, (StatusCode::BAD_REQUEST, "invalid_query".to_owned()));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_query".to_owned())
+    );
 
-    let response = admin.get(&format!("/api/v1/users/{}", uuid::Uuid::new_v4())).await;
-    assert_eq!(error_code(response).await, (StatusCode::NOT_FOUND, "not_found".to_owned()));
+    let response = admin
+        .get(&format!("/api/v1/users/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::NOT_FOUND, "not_found".to_owned())
+    );
     app.stop().await;
 }

@@ -27,12 +27,25 @@ async fn responses_carry_security_headers_and_a_request_id() {
     let app = TestApp::start().await;
     let response = app.client().get(app.url("/api/v1/me")).send().await.unwrap();
     let headers = response.headers();
-    assert!(headers["strict-transport-security"].to_str().unwrap().contains("max-age=31536000"));
-    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        headers["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert!(!headers["x-request-id"].is_empty());
-    assert!(headers.get("access-control-allow-origin").is_none(), "CORS is off by default");
+    assert!(
+        headers.get("access-control-allow-origin").is_none(),
+        "CORS is off by default"
+    );
     app.stop().await;
 }
 

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::support::{ADMIN_EMAIL, PASSWORD, Options, TestApp, settings_for};
+use crate::support::{ADMIN_EMAIL, Options, PASSWORD, TestApp, settings_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_and_certificate_survive_a_restart() {
@@ -9,7 +9,11 @@ async fn data_and_certificate_survive_a_restart() {
     let cert_path = app.data_dir.join("tls/self-signed.crt");
     let cert = std::fs::read(&cert_path).unwrap();
     app.restart().await;
-    assert_eq!(std::fs::read(&cert_path).unwrap(), cert, "the self-signed certificate is reused");
+    assert_eq!(
+        std::fs::read(&cert_path).unwrap(),
+        cert,
+        "the self-signed certificate is reused"
+    );
     let session = app.login(ADMIN_EMAIL, PASSWORD).await;
     assert_eq!(session.get("/api/v1/me").await.status(), StatusCode::OK);
     app.stop().await;
@@ -19,8 +23,13 @@ async fn data_and_certificate_survive_a_restart() {
 async fn a_second_platform_on_the_same_data_dir_is_refused() {
     let app = TestApp::start().await;
     let settings = settings_for(&app.data_dir, &Options::default(), None);
-    let err = agentbox::app::start(settings).await.expect_err("second start refused");
-    assert!(err.to_string().contains("in use by another agentbox process"), "{err}");
+    let err = agentbox::app::start(settings)
+        .await
+        .expect_err("second start refused");
+    assert!(
+        err.to_string().contains("in use by another agentbox process"),
+        "{err}"
+    );
     app.stop().await;
 }
 
@@ -41,7 +50,15 @@ async fn operator_certificates_are_served_and_bad_ones_refused() {
         ..Options::default()
     })
     .await;
-    assert_eq!(app.client().get(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     app.stop().await;
 
     std::fs::write(&key, "not a key").unwrap();
@@ -50,7 +67,9 @@ async fn operator_certificates_are_served_and_bad_ones_refused() {
         ..Options::default()
     };
     let settings = settings_for(&dir.path().join("data"), &options, None);
-    let err = agentbox::app::start(settings).await.expect_err("a broken key is refused");
+    let err = agentbox::app::start(settings)
+        .await
+        .expect_err("a broken key is refused");
     assert_eq!(err.exit_code(), 2, "{err}");
 }
 

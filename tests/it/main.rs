@@ -1,5 +1,5 @@
 //! The integration tests: one binary, a module per area. Every test starts the real platform
-//! on port 0 against a fresh database (embedded, or external with AGENTBOX_TEST_DATABASE_URL).
+//! on port 0 against a fresh database (embedded, or external with `AGENTBOX_TEST_DATABASE_URL`).
 
 mod auth;
 mod cli;

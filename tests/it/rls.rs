@@ -39,7 +39,12 @@ async fn a_user_sees_none_of_another_users_rows() {
     let companies: Value = session_a.get("/api/v1/companies").await.json().await.unwrap();
     assert_eq!(companies.as_array().unwrap().len(), 1);
     assert_eq!(companies[0]["name"], "Company A");
-    let response = session_a.get(&format!("/api/v1/companies/{}", b["company_id"].as_str().unwrap())).await;
+    let response = session_a
+        .get(&format!(
+            "/api/v1/companies/{}",
+            b["company_id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     // Through raw SQL under A's claims: B's chat rows exist, A cannot see or touch them.
@@ -59,12 +64,20 @@ async fn a_user_sees_none_of_another_users_rows() {
         .unwrap();
     for table in ["sessions", "messages", "tasks", "api_keys"] {
         let rows = store
-            .query_json_as(Actor::User(a_id), format!("select * from {table} where user_id = '{b_id}'"), 100)
+            .query_json_as(
+                Actor::User(a_id),
+                format!("select * from {table} where user_id = '{b_id}'"),
+                100,
+            )
             .await
             .unwrap();
         assert!(rows.is_empty(), "A sees B's {table}: {rows:?}");
         let rows = store
-            .query_json_as(Actor::User(b_id), format!("select * from {table} where user_id = '{b_id}'"), 100)
+            .query_json_as(
+                Actor::User(b_id),
+                format!("select * from {table} where user_id = '{b_id}'"),
+                100,
+            )
             .await
             .unwrap();
         assert!(!rows.is_empty(), "B sees their own {table}");
@@ -100,8 +113,12 @@ async fn kpi_data_is_visible_only_within_the_company() {
         ..Options::default()
     })
     .await;
-    let acme = app.create_user("analyst@acme.example", "Acme Manufacturing", false).await;
-    let globex_admin = app.create_user("boss@globex.example", "Globex Retail", true).await;
+    let acme = app
+        .create_user("analyst@acme.example", "Acme Manufacturing", false)
+        .await;
+    let globex_admin = app
+        .create_user("boss@globex.example", "Globex Retail", true)
+        .await;
     let store = app.store();
 
     let all = store
@@ -112,13 +129,21 @@ async fn kpi_data_is_visible_only_within_the_company() {
 
     for user in [&acme, &globex_admin] {
         let companies = store
-            .query_json_as(Actor::User(id(user)), "select distinct k.company_id from kpis k join kpi_values v on v.kpi_id = k.id".into(), 10)
+            .query_json_as(
+                Actor::User(id(user)),
+                "select distinct k.company_id from kpis k join kpi_values v on v.kpi_id = k.id".into(),
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(companies.len(), 1, "{companies:?}");
         assert_eq!(companies[0]["company_id"], user["company_id"]);
         let targets = store
-            .query_json_as(Actor::User(id(user)), "select count(*) as n from kpi_targets".into(), 1)
+            .query_json_as(
+                Actor::User(id(user)),
+                "select count(*) as n from kpi_targets".into(),
+                1,
+            )
             .await
             .unwrap();
         assert!(targets[0]["n"].as_i64().unwrap() > 0);
@@ -133,9 +158,15 @@ async fn kpi_data_is_visible_only_within_the_company() {
         .unwrap();
     assert_eq!(months[0]["n"], 24);
     // Loading the sample data again changes nothing.
-    let before = store.query_json_as(Actor::System, "select count(*) as n from kpi_values".into(), 1).await.unwrap();
+    let before = store
+        .query_json_as(Actor::System, "select count(*) as n from kpi_values".into(), 1)
+        .await
+        .unwrap();
     store.load_sample_data().await.unwrap();
-    let after = store.query_json_as(Actor::System, "select count(*) as n from kpi_values".into(), 1).await.unwrap();
+    let after = store
+        .query_json_as(Actor::System, "select count(*) as n from kpi_values".into(), 1)
+        .await
+        .unwrap();
     assert_eq!(before, after);
     app.stop().await;
 }

@@ -47,8 +47,13 @@ pub struct ExternalDb {
 impl ExternalDb {
     pub async fn create(admin_url: &str) -> Self {
         let name = format!("agentbox_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to AGENTBOX_TEST_DATABASE_URL");
-        sqlx::query(&format!("create database {name}")).execute(&mut conn).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect to AGENTBOX_TEST_DATABASE_URL");
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
         let mut url = url_without_db(admin_url);
         url.push_str(&name);
@@ -74,13 +79,15 @@ fn url_without_db(url: &str) -> String {
     let without_query = url.split('?').next().unwrap_or(url);
     let scheme_end = without_query.find("://").map_or(0, |i| i + 3);
     match without_query[scheme_end..].find('/') {
-        Some(slash) => without_query[..scheme_end + slash + 1].to_owned(),
+        Some(slash) => without_query[..=scheme_end + slash].to_owned(),
         None => format!("{without_query}/"),
     }
 }
 
 pub fn external_db_url() -> Option<String> {
-    std::env::var("AGENTBOX_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+    std::env::var("AGENTBOX_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// Settings as `agentbox serve` would load them, for a data folder and options.
@@ -92,7 +99,10 @@ pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&st
             "AGENTBOX_HTTP_LISTEN".into(),
             if options.http_listen { "127.0.0.1:0" } else { "off" }.into(),
         ),
-        ("AGENTBOX_TLS".into(), if options.tls { "self-signed" } else { "off" }.into()),
+        (
+            "AGENTBOX_TLS".into(),
+            if options.tls { "self-signed" } else { "off" }.into(),
+        ),
         ("AGENTBOX_LOG_LEVEL".into(), "warn".into()),
         ("AGENTBOX_SAMPLE_DATA".into(), options.sample_data.to_string()),
     ]);
@@ -157,7 +167,8 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// A client with its own cookie jar.
+    /// A client with its own cookie jar (the platform's certificate is self-signed).
+    #[allow(clippy::unused_self)]
     pub fn client(&self) -> Client {
         Client::builder()
             .danger_accept_invalid_certs(true)
@@ -182,7 +193,11 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean shutdown");
         }
-        let settings = settings_for(&self.data_dir, &self.options, self.external.as_ref().map(|db| db.url.as_str()));
+        let settings = settings_for(
+            &self.data_dir,
+            &self.options,
+            self.external.as_ref().map(|db| db.url.as_str()),
+        );
         let running = app::start(settings).await.expect("app restarts");
         self.addr = running.addr;
         let scheme = if self.options.tls { "https" } else { "http" };
@@ -279,7 +294,9 @@ impl Session {
 
     /// Creates an API key and returns its secret.
     pub async fn api_key(&self, name: &str, scopes: &[&str]) -> String {
-        let response = self.post("/api/v1/keys", json!({ "name": name, "scopes": scopes })).await;
+        let response = self
+            .post("/api/v1/keys", json!({ "name": name, "scopes": scopes }))
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["secret"].as_str().unwrap().to_owned()

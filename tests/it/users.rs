@@ -21,9 +21,15 @@ async fn admins_manage_the_users_of_their_company() {
     let member_id = member["id"].as_str().unwrap().to_owned();
 
     let duplicate = admin
-        .post("/api/v1/users", json!({ "email": "MEMBER@example.com", "password": PASSWORD }))
+        .post(
+            "/api/v1/users",
+            json!({ "email": "MEMBER@example.com", "password": PASSWORD }),
+        )
         .await;
-    assert_eq!(error_code(duplicate).await, (StatusCode::CONFLICT, "email_taken".to_owned()));
+    assert_eq!(
+        error_code(duplicate).await,
+        (StatusCode::CONFLICT, "email_taken".to_owned())
+    );
 
     let listed: Value = admin.get("/api/v1/users").await.json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
@@ -31,12 +37,24 @@ async fn admins_manage_the_users_of_their_company() {
     // Members use the platform but do not manage it.
     let session = app.login("member@example.com", PASSWORD).await;
     let response = session.get("/api/v1/users").await;
-    assert_eq!(error_code(response).await, (StatusCode::FORBIDDEN, "forbidden".to_owned()));
-    let own: Value = session.get(&format!("/api/v1/users/{member_id}")).await.json().await.unwrap();
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::FORBIDDEN, "forbidden".to_owned())
+    );
+    let own: Value = session
+        .get(&format!("/api/v1/users/{member_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(own["email"], "member@example.com");
     let admin_id = admin.user_id();
     let response = session.get(&format!("/api/v1/users/{admin_id}")).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND, "RLS hides other users from members");
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "RLS hides other users from members"
+    );
 
     let promoted: Value = admin
         .request(Method::PATCH, &format!("/api/v1/users/{member_id}"))
@@ -56,7 +74,10 @@ async fn admins_manage_the_users_of_their_company() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(response).await, (StatusCode::FORBIDDEN, "forbidden".to_owned()));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::FORBIDDEN, "forbidden".to_owned())
+    );
 
     // Disabling ends the user's sessions and refuses new logins.
     let response = admin
@@ -94,14 +115,23 @@ async fn an_admin_resets_a_password_and_departments_belong_to_the_company() {
     let company_id = admin.user["company_id"].as_str().unwrap().to_owned();
 
     let response = admin
-        .post(&format!("/api/v1/companies/{company_id}/departments"), json!({ "name": "Sales" }))
+        .post(
+            &format!("/api/v1/companies/{company_id}/departments"),
+            json!({ "name": "Sales" }),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let sales: Value = response.json().await.unwrap();
     let duplicate = admin
-        .post(&format!("/api/v1/companies/{company_id}/departments"), json!({ "name": "Sales" }))
+        .post(
+            &format!("/api/v1/companies/{company_id}/departments"),
+            json!({ "name": "Sales" }),
+        )
         .await;
-    assert_eq!(error_code(duplicate).await, (StatusCode::CONFLICT, "department_exists".to_owned()));
+    assert_eq!(
+        error_code(duplicate).await,
+        (StatusCode::CONFLICT, "department_exists".to_owned())
+    );
 
     let member: Value = admin
         .post(
@@ -129,7 +159,10 @@ async fn an_admin_resets_a_password_and_departments_belong_to_the_company() {
     let other_session = app.login("other-admin@example.com", PASSWORD).await;
     let other_company = other["company_id"].as_str().unwrap();
     let foreign: Value = other_session
-        .post(&format!("/api/v1/companies/{other_company}/departments"), json!({ "name": "Ops" }))
+        .post(
+            &format!("/api/v1/companies/{other_company}/departments"),
+            json!({ "name": "Ops" }),
+        )
         .await
         .json()
         .await
@@ -140,6 +173,9 @@ async fn an_admin_resets_a_password_and_departments_belong_to_the_company() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(response).await, (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input".to_owned()));
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input".to_owned())
+    );
     app.stop().await;
 }

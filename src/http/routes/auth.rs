@@ -66,7 +66,11 @@ pub async fn login(
     Client(client): Client,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let signed_in = state.services.auth.login(&body.email, body.password, client).await?;
+    let signed_in = state
+        .services
+        .auth
+        .login(&body.email, body.password, client)
+        .await?;
     Ok(signed_in_response(&state, StatusCode::OK, signed_in))
 }
 
@@ -92,7 +96,8 @@ fn signed_in_response(state: &AppState, status: StatusCode, signed_in: SignedIn)
 /// HTTP-only, SameSite=Strict, and Secure whenever the listener speaks TLS.
 fn set_cookie(state: &AppState, response: &mut Response, token: &str, max_age: i64) {
     let secure = if state.settings.uses_tls() { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -22,7 +22,9 @@ pub async fn list(
     Caller(identity): Caller,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<Company>>, ApiError> {
-    Ok(Json(state.services.companies.list(&identity, query.page()).await?))
+    Ok(Json(
+        state.services.companies.list(&identity, query.page()).await?,
+    ))
 }
 
 pub async fn get(
@@ -39,7 +41,13 @@ pub async fn departments(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<Department>>, ApiError> {
-    Ok(Json(state.services.companies.departments(&identity, id, query.page()).await?))
+    Ok(Json(
+        state
+            .services
+            .companies
+            .departments(&identity, id, query.page())
+            .await?,
+    ))
 }
 
 pub async fn create_department(

@@ -21,7 +21,10 @@ pub struct CreateKeyBody {
     expires_in_days: Option<u32>,
 }
 
-pub async fn list(State(state): State<AppState>, Caller(identity): Caller) -> Result<Json<Vec<ApiKey>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(state.services.auth.list_api_keys(&identity).await?))
 }
 
@@ -33,7 +36,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
     let request = KeyRequest {
         name: body.name,
-        scopes: body.scopes.unwrap_or_else(|| vec![KeyScope::Read, KeyScope::Write]),
+        scopes: body
+            .scopes
+            .unwrap_or_else(|| vec![KeyScope::Read, KeyScope::Write]),
         expires_in_days: body.expires_in_days,
     };
     let key = state.services.auth.create_api_key(&identity, request).await?;

@@ -41,6 +41,7 @@ pub struct UpdateUserBody {
     role: Option<Role>,
     /// `null` removes the user from their department.
     #[serde(default, with = "double_option")]
+    #[allow(clippy::option_option)]
     department_id: Option<Option<Uuid>>,
     disabled: Option<bool>,
 }
@@ -104,7 +105,11 @@ pub async fn set_password(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.users.set_password(&identity, id, body.password).await?;
+    state
+        .services
+        .users
+        .set_password(&identity, id, body.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,6 +126,7 @@ pub async fn delete(
 mod double_option {
     use serde::{Deserialize, Deserializer};
 
+    #[allow(clippy::option_option)]
     pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
     where
         D: Deserializer<'de>,
