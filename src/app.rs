@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::data_dir::{DataDirError, DataDirLock};
-use crate::http::{self, AppState, tls};
+use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
 use crate::store::{Store, StoreError};
 
@@ -83,24 +83,46 @@ impl Running {
 /// Opens the store on the data folder (locked for this process) and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<(DataDirLock, Store), AppError> {
     let lock = DataDirLock::acquire(&settings.data_dir)?;
-    let store = Store::open(settings).await?;
-    if let Err(err) = store.migrate().await {
-        store.close().await;
-        return Err(err.into());
-    }
+    let store = open_and_migrate(settings).await?;
     Ok((lock, store))
 }
 
-/// Starts the platform and returns once it listens.
+async fn open_and_migrate(settings: &Settings) -> Result<Store, AppError> {
+    let store = Store::open(settings).await?;
+    let prepared = async {
+        store.migrate().await?;
+        if settings.sample_data {
+            store.load_sample_data().await?;
+        }
+        Ok::<_, StoreError>(())
+    };
+    if let Err(err) = prepared.await {
+        store.close().await;
+        return Err(err.into());
+    }
+    Ok(store)
+}
+
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, AppError> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+/// Starts the platform and returns once it serves every route.
+///
+/// Order matters: the data folder is locked first, configuration errors (TLS) are found before
+/// anything else, and the listeners bind before the database opens, so `/health` answers and
+/// `/ready` reports 503 during a long migration.
 pub async fn start(settings: Settings) -> Result<Running, AppError> {
     let settings = Arc::new(settings);
+    let lock = DataDirLock::acquire(&settings.data_dir)?;
     for path in [&settings.workspace, &settings.models_dir] {
         std::fs::create_dir_all(path).map_err(|source| AppError::Folder {
             path: path.clone(),
             source,
         })?;
     }
-    // TLS problems are configuration errors: find them before touching the database.
     let cert_files = tls::cert_files(&settings)?;
     let tls_config = cert_files
         .as_ref()
@@ -108,32 +130,10 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         .transpose()?
         .map(RustlsConfig::from_config);
 
-    let (lock, store) = open_store(&settings).await?;
-    if settings.sample_data
-        && let Err(err) = store.load_sample_data().await
-    {
-        store.close().await;
-        return Err(err.into());
-    }
-
-    let bind = |addr: SocketAddr| {
-        std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|source| AppError::Bind { addr, source })
-    };
-    let listeners = bind(settings.listen).and_then(|main| {
-        let redirect = match (settings.http_listen, &tls_config) {
-            (Some(addr), Some(_)) => Some(bind(addr)?),
-            _ => None,
-        };
-        Ok((main, redirect))
-    });
-    let (main_listener, redirect_listener) = match listeners {
-        Ok(listeners) => listeners,
-        Err(err) => {
-            store.close().await;
-            return Err(err);
-        }
+    let main_listener = bind(settings.listen)?;
+    let redirect_listener = match (settings.http_listen, &tls_config) {
+        (Some(addr), Some(_)) => Some(bind(addr)?),
+        _ => None,
     };
     let addr = main_listener.local_addr().map_err(AppError::Serve)?;
     let http_addr = redirect_listener
@@ -142,15 +142,11 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         .transpose()
         .map_err(AppError::Serve)?;
 
-    let shutdown = CancellationToken::new();
-    let state = AppState {
-        services: Services::new(&store, &settings),
-        settings: settings.clone(),
-    };
+    let late = LateRouter::default();
     let handle = Handle::new();
     let mut servers = vec![tokio::spawn(http::server::serve_main(
         main_listener,
-        http::router(state),
+        late.router(),
         tls_config.clone(),
         handle.clone(),
     ))];
@@ -161,6 +157,23 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
             handle.clone(),
         )));
     }
+
+    let store = match open_and_migrate(&settings).await {
+        Ok(store) => store,
+        Err(err) => {
+            handle.shutdown();
+            for server in servers {
+                let _ = server.await;
+            }
+            return Err(err);
+        }
+    };
+    late.install(http::router(AppState {
+        services: Services::new(&store, &settings),
+        settings: settings.clone(),
+    }));
+
+    let shutdown = CancellationToken::new();
     let mut background = Vec::new();
     background.extend(store.spawn_watchdog(shutdown.clone()));
     if let (Some(files), Some(config)) = (cert_files, tls_config)

@@ -6,6 +6,7 @@ mod extract;
 mod routes;
 mod security;
 pub mod server;
+mod startup;
 pub mod tls;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use extract::{CSRF_HEADER, SESSION_COOKIE};
+pub use startup::LateRouter;
 
 use crate::config::Settings;
 use crate::service::Services;

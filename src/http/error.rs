@@ -28,6 +28,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("internal error")]
     Panic,
+    #[error("agentbox is starting (opening the database, applying migrations); try again shortly")]
+    Starting,
 }
 
 #[derive(Serialize)]
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             ApiError::Panic => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+            ApiError::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting", None),
         }
     }
 
@@ -90,7 +93,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, field) = self.parts();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, ApiError::Starting) {
             log_cause_chain(&self);
             match &self {
                 ApiError::Service(ServiceError::Unavailable(_)) => {

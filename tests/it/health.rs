@@ -1,7 +1,7 @@
 use reqwest::{StatusCode, Version};
 use serde_json::Value;
 
-use crate::support::{Options, TestApp};
+use crate::support::{Options, TestApp, external_db_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_ready_answer_over_https_with_http2() {
@@ -89,5 +89,49 @@ async fn tls_off_serves_plain_http_without_hsts() {
     let response = app.client().get(app.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("strict-transport-security").is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_turns_503_when_the_database_goes_away() {
+    let Some(admin_url) = external_db_url() else {
+        return; // Needs a database it can take away: the external one.
+    };
+    let app = TestApp::start().await;
+    let client = app.client();
+    assert_eq!(
+        client.get(app.url("/ready")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let database = app
+        .running()
+        .settings
+        .database
+        .url
+        .as_ref()
+        .unwrap()
+        .expose()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    sqlx::query(&format!("drop database {database} with (force)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let response = client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["database"]["ok"], false);
+    // Liveness is not readiness: the process is still alive.
+    assert_eq!(
+        client.get(app.url("/health")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     app.stop().await;
 }
