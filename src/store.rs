@@ -189,6 +189,22 @@ impl Store {
         .await
     }
 
+    /// Runs `operation` as the platform itself without a transaction: each statement commits on
+    /// its own. For single-statement lookups on the hot path (authentication runs on every
+    /// request), where BEGIN and COMMIT would triple the round trips.
+    async fn run_system<T, F>(&self, operation: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.detached(async move {
+            let mut conn = pool.acquire().await?;
+            operation(&mut conn).await
+        })
+        .await
+    }
+
     /// Starts a transaction as `actor`. For a user this sets the role and the claims
     /// transaction-locally, so they end with the transaction and never leak to the next user of
     /// the pooled connection.

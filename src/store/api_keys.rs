@@ -139,7 +139,7 @@ impl Store {
     }
 
     pub async fn find_api_key(&self, key_hash: String) -> Result<Option<ApiKeyOwner>, StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 let row: Option<OwnerRow> = sqlx::query_as(&format!(
                     "select k.id as key_id, k.scopes as key_scopes, k.expires_at as key_expires_at,
@@ -165,7 +165,7 @@ impl Store {
     }
 
     pub async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 sqlx::query("update public.api_keys set last_used_at = now() where id = $1")
                     .bind(id)

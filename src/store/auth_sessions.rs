@@ -68,7 +68,7 @@ impl Store {
 
     /// The unexpired session with this token hash, with its user.
     pub async fn find_session(&self, token_hash: String) -> Result<Option<SessionRecord>, StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 let row: Option<SessionRow> = sqlx::query_as(&format!(
                     "select s.id as session_id, s.csrf_token, s.expires_at, s.last_seen_at, {USER_COLUMNS}
@@ -92,7 +92,7 @@ impl Store {
     }
 
     pub async fn touch_session(&self, session_id: Uuid) -> Result<(), StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 sqlx::query("update auth.sessions set last_seen_at = now() where id = $1")
                     .bind(session_id)

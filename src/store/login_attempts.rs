@@ -40,7 +40,7 @@ impl Store {
         email: String,
         window: Duration,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 let row: (i64, Option<DateTime<Utc>>) = sqlx::query_as(
                     "select count(*), min(attempted_at) from auth.login_attempts

@@ -126,7 +126,7 @@ impl Store {
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
-        self.run_as(Actor::System, |conn| {
+        self.run_system(|conn| {
             sqlx::query_scalar("select count(*) from auth.users")
                 .fetch_one(conn)
                 .map(|r| r.map_err(StoreError::from))
@@ -136,7 +136,7 @@ impl Store {
     }
 
     pub async fn credentials_by_email(&self, email: String) -> Result<Option<Credentials>, StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 let row: Option<CredentialsRow> = sqlx::query_as(&format!(
                     "select {USER_COLUMNS}, a.encrypted_password from public.users u
@@ -156,7 +156,7 @@ impl Store {
     }
 
     pub async fn record_sign_in(&self, user_id: Uuid) -> Result<(), StoreError> {
-        self.run_as(Actor::System, move |conn| {
+        self.run_system(move |conn| {
             async move {
                 sqlx::query("update auth.users set last_sign_in_at = now() where id = $1")
                     .bind(user_id)

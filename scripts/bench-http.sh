@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Requests/s of GET /api/v1/me (API-key auth + an RLS-scoped read) with wrk, 32 connections,
+# on the embedded database and on external Postgres, side by side in one run.
+# Usage: scripts/bench-http.sh [seconds] ; needs wrk (apt-get install wrk) and curl.
+set -euo pipefail
+bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
+seconds="${1:-10}"
+external_admin="${AGENTBOX_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+port="${PORT:-18444}"
+dir="$(mktemp -d)"
+pid=""
+db="agentbox_bench_$$"
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    psql "$external_admin" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+run_one() {
+    local label="$1" data="$2"
+    shift 2
+    env "$@" "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" --http-listen off \
+        >"$dir/$label.log" 2>&1 &
+    pid=$!
+    until curl -skf "https://127.0.0.1:$port/ready" >/dev/null; do sleep 0.05; done
+    local base="https://127.0.0.1:$port/api/v1"
+    curl -sk -c "$dir/jar" -H 'content-type: application/json' \
+        -d '{"email":"bench@example.com","password":"benchmark password"}' "$base/auth/setup" >"$dir/setup.json"
+    local csrf key
+    csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_token"])' "$dir/setup.json")
+    key=$(curl -sk -b "$dir/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
+        -d '{"name":"bench"}' "$base/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+    wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.wrk"
+    kill -TERM "$pid"; wait "$pid" || true; pid=""
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' "$dir/$label.wrk")
+    p50=$(awk '$1=="50%" {print $2}' "$dir/$label.wrk")
+    p99=$(awk '$1=="99%" {print $2}' "$dir/$label.wrk")
+    errors=$(awk '/Non-2xx|Socket errors/ {print}' "$dir/$label.wrk")
+    echo "$label: ${rps} req/s, p50 ${p50}, p99 ${p99} ${errors}"
+    eval "rps_$label=$rps"
+}
+
+run_one embedded "$dir/embedded" AGENTBOX_LOG_LEVEL=warn
+psql "$external_admin" -qc "create database $db" >/dev/null
+external_url="${external_admin%/*}/$db"
+run_one external "$dir/external" AGENTBOX_LOG_LEVEL=warn DATABASE_URL="$external_url"
+python3 -c "print(f'embedded/external ratio: {$rps_embedded/$rps_external:.2f}')"
