@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
+use crate::service::models::ModelService;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub enum AppError {
     },
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Models(crate::engine::EngineError),
 }
 
 impl AppError {
@@ -44,6 +47,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Tls(_) => 2,
+            AppError::Models(err) if err.is_usage() => 2,
             _ => 1,
         }
     }
@@ -123,6 +127,8 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
             source,
         })?;
     }
+    // A broken models.toml (or imported.toml) is a configuration error: say so before starting.
+    crate::engine::library::Library::open(&settings.models_dir, &settings.models_file).map_err(AppError::Models)?;
     let cert_files = tls::cert_files(&settings)?;
     let tls_config = cert_files
         .as_ref()
@@ -168,14 +174,20 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
             return Err(err);
         }
     };
+    let services = Services::new(&store, &settings);
     late.install(http::router(AppState {
-        services: Services::new(&store, &settings),
+        services: services.clone(),
         settings: settings.clone(),
     }));
 
     let shutdown = CancellationToken::new();
     let mut background = Vec::new();
     background.extend(store.spawn_watchdog(shutdown.clone()));
+    background.push(spawn_models(
+        services.models.clone(),
+        settings.models.auto_pull,
+        shutdown.clone(),
+    ));
     if let (Some(files), Some(config)) = (cert_files, tls_config)
         && !matches!(settings.tls, crate::config::TlsMode::SelfSigned)
     {
@@ -206,6 +218,21 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         settings,
         shutdown,
         task,
+    })
+}
+
+/// Downloads the missing model of each role in the background when `models.auto_pull` is on
+/// (start-up never waits for it), and on shutdown stops every download, keeping its `.part`.
+fn spawn_models(models: ModelService, auto_pull: bool, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if auto_pull {
+            tokio::select! {
+                () = models.pull_missing_roles() => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+        shutdown.cancelled().await;
+        models.shutdown().await;
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod doctor;
 mod healthcheck;
+mod models;
 mod serve;
 mod user;
 
@@ -42,6 +43,11 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Model files: list, download (pull), import for air-gapped machines, remove.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
     },
     /// Exit 0 when a running agentbox answers /health (for container health checks).
     Healthcheck(HealthcheckArgs),
@@ -125,6 +131,51 @@ pub struct UserPasswdArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the catalog's models, imported models and other GGUF files, with their state.
+    List(DataArgs),
+    /// Download a model by name or role: resumes a partial download, checks the sha256.
+    Pull(ModelsPullArgs),
+    /// Check a local GGUF file and copy it into the models folder (air-gapped installs).
+    Import(ModelsImportArgs),
+    /// Delete a model's file (and any partial download of it).
+    Rm(ModelsRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsPullArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A model name from `agentbox models list`, or a role: fast, reasoning, code, embedding
+    #[arg(value_name = "ROLE_OR_NAME")]
+    pub model: String,
+    /// Download even when the catalog has no sha256 to check the file against
+    #[arg(long)]
+    pub allow_unverified: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsImportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The GGUF file to import
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The role it plays: fast, reasoning, code or embedding [default: the catalog's role, or none]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsRmArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model's name (see `agentbox models list`)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print a documented agentbox.toml with every setting and its default.
     Example,
@@ -168,6 +219,7 @@ impl From<crate::service::ServiceError> for CliError {
         use crate::service::ServiceError as S;
         match err {
             S::InvalidInput { .. } | S::Conflict { .. } | S::NotFound(_) => CliError::Usage(err.to_string()),
+            S::Engine(engine) if engine.is_usage() => CliError::Usage(error_chain(&engine)),
             other => CliError::Runtime(error_chain(&other)),
         }
     }
@@ -234,6 +286,7 @@ pub fn run(cli: Cli) -> ExitCode {
             command: UserCommand::Passwd(args),
         } => settings(&args.data.overrides())
             .and_then(|settings| runtime()?.block_on(user::passwd(settings, args))),
+        Command::Models { command } => models::run(command),
         Command::Healthcheck(args) => Settings::load(&FlagOverrides::default())
             .map_err(CliError::from)
             .and_then(|settings| runtime()?.block_on(healthcheck::run(&settings, &args))),

@@ -93,6 +93,12 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    /// `serve` pulls the missing model of each role in the background.
+    pub auto_pull: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProviderKeys {
     pub anthropic: Option<Secret>,
@@ -110,6 +116,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub models_dir: PathBuf,
     pub models_file: PathBuf,
+    pub models: ModelSettings,
     pub workspace: PathBuf,
     pub sample_data: bool,
     pub log: LogSettings,
@@ -177,6 +184,9 @@ impl Settings {
             },
             models_dir: under_data("models_dir", "models")?,
             models_file: required(layers, "models_file", "a file path")?,
+            models: ModelSettings {
+                auto_pull: parse_bool(layers, "models.auto_pull")?,
+            },
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {

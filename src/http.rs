@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             "/users/{id}/password",
             axum::routing::put(routes::users::set_password),
         )
+        .route("/models", get(routes::models::list))
+        .route("/models/{name}/pull", post(routes::models::pull))
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod domain;
+pub mod engine;
 pub mod http;
 pub mod service;
 pub mod store;

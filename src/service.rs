@@ -4,6 +4,7 @@ pub mod auth;
 pub mod companies;
 mod error;
 pub mod health;
+pub mod models;
 mod secrets;
 pub mod users;
 pub mod validate;
@@ -20,15 +21,18 @@ pub struct Services {
     pub users: users::UserService,
     pub companies: companies::CompanyService,
     pub health: health::HealthService,
+    pub models: models::ModelService,
 }
 
 impl Services {
     pub fn new(store: &Store, settings: &Settings) -> Self {
+        let models = models::ModelService::new(settings);
         Self {
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),
             companies: companies::CompanyService::new(store.clone()),
-            health: health::HealthService::new(store.clone()),
+            health: health::HealthService::new(store.clone(), models.clone()),
+            models,
         }
     }
 }

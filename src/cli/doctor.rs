@@ -48,10 +48,7 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
             gib(system.available_memory())
         ),
     ));
-    checks.push(Check::info(
-        "gpu backend",
-        "none compiled in (CPU inference)".into(),
-    ));
+    checks.push(gpu_check());
     checks.push(disk_check(&settings.data_dir));
     checks.push(models_check(&settings.models_dir));
     checks.push(database_check(&settings).await);
@@ -66,6 +63,20 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     } else {
         Err(CliError::Runtime("some checks failed (see above)".into()))
     }
+}
+
+fn gpu_check() -> Check {
+    let compiled = crate::engine::llama::compiled_gpu_backends();
+    let backends = if compiled.is_empty() {
+        "cpu only (build with --features cuda|metal|vulkan for GPUs)".to_owned()
+    } else {
+        format!("cpu + {}", compiled.join(", "))
+    };
+    let devices = match crate::engine::llama::devices() {
+        Ok(devices) => devices.join("; "),
+        Err(err) => format!("cannot list devices: {err}"),
+    };
+    Check::info("gpu backend", format!("{backends}; devices: {devices}"))
 }
 
 fn disk_check(data_dir: &Path) -> Check {

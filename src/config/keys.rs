@@ -102,6 +102,12 @@ pub const KEYS: &[KeyDef] = &[
         "The model catalog: roles fast / reasoning / code and their sources.",
     ),
     key(
+        "models.auto_pull",
+        "AGENTBOX_MODELS_AUTO_PULL",
+        Some("true"),
+        "serve downloads the missing model of each role in the background (true/false).",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::engine::EngineError;
 use crate::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,10 @@ impl ApiError {
                 S::AlreadySetUp => (StatusCode::CONFLICT, "already_set_up", None),
                 S::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", None),
                 S::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+                S::Engine(err) => {
+                    let (status, code) = engine_status(err);
+                    (status, code, None)
+                }
             },
             ApiError::Json(rejection) => match rejection {
                 JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json", None),
@@ -93,7 +98,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, field) = self.parts();
-        let message = if status.is_server_error() && !matches!(self, ApiError::Starting) {
+        let public = match &self {
+            ApiError::Starting => true,
+            ApiError::Service(ServiceError::Engine(err)) => engine_message_is_public(err),
+            _ => false,
+        };
+        let message = if status.is_server_error() && !public {
             log_cause_chain(&self);
             match &self {
                 ApiError::Service(ServiceError::Unavailable(_)) => {
@@ -131,4 +141,59 @@ fn log_cause_chain(err: &dyn std::error::Error) {
         source = cause.source();
     }
     tracing::error!(error = %chain, "request failed");
+}
+
+/// Status and stable code of an engine error; the SSE `error` events of model pulls use the same.
+pub(crate) fn engine_status(err: &EngineError) -> (StatusCode, &'static str) {
+    use EngineError as E;
+    match err {
+        E::UnknownModel { .. } => (StatusCode::NOT_FOUND, "model_not_found"),
+        E::InvalidGguf { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_gguf"),
+        E::Unverified { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unverified_model"),
+        E::Refused(_) => (StatusCode::CONFLICT, "model_conflict"),
+        E::PullLocked { .. } => (StatusCode::CONFLICT, "pull_in_progress"),
+        E::ChecksumMismatch { .. } => (StatusCode::BAD_GATEWAY, "checksum_mismatch"),
+        E::SizeMismatch { .. } => (StatusCode::BAD_GATEWAY, "size_mismatch"),
+        E::Download { .. } => (StatusCode::BAD_GATEWAY, "download_failed"),
+        E::Cancelled { .. } => (StatusCode::SERVICE_UNAVAILABLE, "pull_cancelled"),
+        E::Catalog(_) => (StatusCode::INTERNAL_SERVER_ERROR, "catalog_invalid"),
+        E::HttpClient(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+        E::ModelMissing(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
+        E::OverBudget { .. } => (StatusCode::SERVICE_UNAVAILABLE, "model_over_budget"),
+        E::Load(_) => (StatusCode::INTERNAL_SERVER_ERROR, "model_load_failed"),
+        E::ContextOverflow { .. } => (StatusCode::BAD_REQUEST, "context_overflow"),
+        E::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        E::Template(_) => (StatusCode::INTERNAL_SERVER_ERROR, "template_error"),
+        E::Decode(_) => (StatusCode::INTERNAL_SERVER_ERROR, "generation_failed"),
+        E::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_model_output"),
+    }
+}
+
+/// 5xx engine errors whose message says nothing about the server's insides (they are about a
+/// remote server or the model) and helps the caller, so it is shown rather than hidden.
+fn engine_message_is_public(err: &EngineError) -> bool {
+    use EngineError as E;
+    matches!(
+        err,
+        E::ChecksumMismatch { .. }
+            | E::SizeMismatch { .. }
+            | E::Download { .. }
+            | E::Cancelled { .. }
+            | E::ModelMissing(_)
+            | E::OverBudget { .. }
+            | E::InvalidOutput(_)
+    )
+}
+
+/// `{code, message}` of an engine error reported inside a stream (an SSE `error` event), where
+/// the status line has already been sent: the same code and the same message rules as a response.
+pub(crate) fn engine_error_body(err: &EngineError) -> (&'static str, String) {
+    let (status, code) = engine_status(err);
+    if status.is_server_error() && !engine_message_is_public(err) {
+        log_cause_chain(err);
+        (code, "internal error; the server log has the details".to_owned())
+    } else {
+        (code, err.to_string())
+    }
 }

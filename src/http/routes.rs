@@ -5,4 +5,5 @@ pub mod companies;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod models;
 pub mod users;

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::engine::EngineError;
 use crate::store::StoreError;
 
 /// Errors of the service layer, in the platform's own terms. `http/error.rs` maps them to
@@ -28,6 +29,9 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("internal error")]
     Internal(#[source] StoreError),
+    /// Models: the catalog, model files, downloads, inference.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 impl ServiceError {

@@ -2,14 +2,21 @@
 
 use serde::Serialize;
 
+use super::models::{ModelReadiness, ModelService};
 use crate::store::{DatabaseKind, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Readiness {
+    /// Database up and migrations applied. Models do not count: each is served once it is ready.
     pub ready: bool,
     pub database: CheckState,
     pub database_kind: &'static str,
     pub migrations: CheckState,
+    /// Every model the catalog and the imports name: present, missing, downloading, failed.
+    pub models: Vec<ModelReadiness>,
+    /// Why `models` is empty: the catalog cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,11 +45,12 @@ impl CheckState {
 #[derive(Debug, Clone)]
 pub struct HealthService {
     store: Store,
+    models: ModelService,
 }
 
 impl HealthService {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, models: ModelService) -> Self {
+        Self { store, models }
     }
 
     pub async fn readiness(&self) -> Readiness {
@@ -59,8 +67,14 @@ impl HealthService {
         } else {
             CheckState::failed("database unreachable".into())
         };
+        let (models, models_error) = match self.models.readiness().await {
+            Ok(models) => (models, None),
+            Err(error) => (Vec::new(), Some(error)),
+        };
         Readiness {
             ready: database.ok && migrations.ok,
+            models,
+            models_error,
             database,
             database_kind: match self.store.kind() {
                 DatabaseKind::Embedded => "embedded",

@@ -157,3 +157,37 @@ async fn healthcheck_and_doctor() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentbox"))
+        .args(["serve", "--tls", "off", "--http-listen", "off", "--listen", &listen, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("DATABASE_URL")
+        .env("AGENTBOX_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = std::time::Instant::now();
+    let url = format!("http://{listen}/ready");
+    while !reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+        assert!(ready.elapsed().as_secs() < 60, "serve did not become ready");
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let stopped = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stopped.elapsed().as_secs() < 12, "drains within the 10 s grace");
+    let logs = stderr(&output);
+    assert!(logs.lines().all(|line| line.starts_with('{')), "JSON logs off a terminal: {logs}");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+}

@@ -3,10 +3,12 @@
 
 mod auth;
 mod cli;
+mod engine;
 mod errors;
 mod health;
 mod keys;
 mod lifecycle;
+mod models;
 mod resilience;
 mod rls;
 mod support;

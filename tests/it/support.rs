@@ -105,6 +105,8 @@ pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&st
         ),
         ("AGENTBOX_LOG_LEVEL".into(), "warn".into()),
         ("AGENTBOX_SAMPLE_DATA".into(), options.sample_data.to_string()),
+        // Tests have no network: nothing is downloaded unless a test asks for it.
+        ("AGENTBOX_MODELS_AUTO_PULL".into(), "false".into()),
     ]);
     if let Some(url) = database_url {
         env.insert("DATABASE_URL".into(), url.to_owned());

@@ -1,0 +1,18 @@
+//! Inference: the model catalog (`models.toml`), model files on disk (pull, import, remove),
+//! and running GGUF models in-process with llama.cpp on dedicated threads.
+
+pub mod bench;
+pub mod catalog;
+pub mod download;
+mod error;
+pub mod gguf;
+pub mod grammar;
+pub mod library;
+pub mod llama;
+mod request;
+mod template;
+
+pub use error::EngineError;
+pub use request::{
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+};

@@ -1,0 +1,492 @@
+//! Downloads a model file: streamed to `<models_dir>/<file>.part`, resumed with an HTTP Range
+//! request when a `.part` is already there, hashed (sha256 over the whole file, the resumed
+//! prefix included), fsynced, and only then renamed to its final name. An interruption leaves
+//! only the `.part`; a wrong sha256 deletes it. Servers that ignore ranges restart from zero.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, RANGE};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio_util::sync::CancellationToken;
+
+use super::EngineError;
+
+/// How a download is going.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Progress {
+    /// Bytes of the file on disk so far (a resumed prefix included).
+    pub done: u64,
+    /// Size of the whole file, when the server or the catalog says.
+    pub total: Option<u64>,
+    /// Bytes per second received in this run.
+    pub rate: f64,
+    /// Seconds left at that rate, when known.
+    pub eta_secs: Option<u64>,
+}
+
+impl Progress {
+    /// Whole percent done, when the total is known.
+    pub fn percent(&self) -> Option<u8> {
+        let total = self.total.filter(|&t| t > 0)?;
+        let percent = u128::from(self.done.min(total)) * 100 / u128::from(total);
+        u8::try_from(percent).ok()
+    }
+}
+
+/// One file to fetch.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The model's name, for messages.
+    pub name: &'a str,
+    pub url: &'a str,
+    pub dir: &'a Path,
+    pub file: &'a str,
+    /// Expected sha256 (lower-case hex); `None` downloads unverified.
+    pub sha256: Option<&'a str>,
+    /// Expected size; a file of another size is refused.
+    pub size: Option<u64>,
+}
+
+/// A finished download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// The sha256 matched the catalog's (false: there was none to compare with).
+    pub verified: bool,
+    /// Bytes that were already in the `.part` file when this run started.
+    pub resumed_from: u64,
+}
+
+/// Retry and pacing policy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Consecutive failed attempts that moved no bytes before giving up.
+    pub max_attempts_without_progress: u32,
+    /// Attempts in all before giving up.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubled after each further one, at most 30 s.
+    pub backoff: Duration,
+    /// No byte for this long counts as a failed attempt.
+    pub stall_timeout: Duration,
+    /// How often progress is reported.
+    pub progress_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_attempts_without_progress: 5,
+            max_attempts: 50,
+            backoff: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(60),
+            progress_every: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The HTTP client for model downloads: no overall timeout (files are gigabytes), but bounded
+/// connection set-up; stalls are caught per chunk.
+pub fn http_client() -> Result<reqwest::Client, EngineError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("agentbox/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|err| EngineError::HttpClient(chain(&err)))
+}
+
+/// An error and its causes on one line (reqwest hides the interesting part in the sources).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+/// Where an unfinished download of `file` is kept.
+pub fn part_path(dir: &Path, file: &str) -> PathBuf {
+    dir.join(format!("{file}.part"))
+}
+
+/// Why an attempt ended.
+enum Failure {
+    /// Worth trying again (network trouble, a 5xx); the message says what happened.
+    Retry(String),
+    Fatal(EngineError),
+}
+
+/// The `.part` file, its hash so far, and the counters of this run.
+struct Transfer<'a> {
+    request: &'a Request<'a>,
+    part: PathBuf,
+    writer: BufWriter<tokio::fs::File>,
+    hasher: Sha256,
+    done: u64,
+    total: Option<u64>,
+    received: u64,
+    started: Instant,
+    reported: Option<Instant>,
+}
+
+/// Downloads `request`, reporting progress, until it is complete, fails for good, or `cancel`
+/// fires (the `.part` file then stays for a later resume).
+pub async fn download(
+    client: &reqwest::Client,
+    request: &Request<'_>,
+    options: &Options,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Downloaded, EngineError> {
+    tokio::fs::create_dir_all(request.dir)
+        .await
+        .map_err(EngineError::io("create", request.dir))?;
+    let part = part_path(request.dir, request.file);
+    let (file, hasher, done) = open_part(request, part.clone()).await?;
+    let resumed_from = done;
+    if resumed_from > 0 {
+        tracing::info!(model = request.name, bytes = resumed_from, "resuming a partial download");
+    }
+    let mut transfer = Transfer {
+        request,
+        part,
+        writer: BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file)),
+        hasher,
+        done,
+        total: request.size,
+        received: 0,
+        started: Instant::now(),
+        reported: None,
+    };
+    transfer.report(progress, options, true);
+
+    let mut attempts = 0;
+    let mut fruitless = 0;
+    loop {
+        if request.size.is_some_and(|size| transfer.done == size) {
+            break;
+        }
+        attempts += 1;
+        let before = transfer.done;
+        let outcome = transfer.attempt(client, options, cancel, progress).await;
+        transfer
+            .writer
+            .flush()
+            .await
+            .map_err(EngineError::io("write", &transfer.part))?;
+        match outcome {
+            Ok(()) => break,
+            Err(Failure::Fatal(err)) => {
+                if matches!(err, EngineError::SizeMismatch { .. }) {
+                    transfer.discard().await;
+                }
+                return Err(err);
+            }
+            Err(Failure::Retry(message)) => {
+                fruitless = if transfer.done > before { 0 } else { fruitless + 1 };
+                if fruitless >= options.max_attempts_without_progress || attempts >= options.max_attempts {
+                    return Err(transfer.failed(format!("{message} (gave up after {attempts} attempts)")));
+                }
+                let wait = options
+                    .backoff
+                    .saturating_mul(1 << fruitless.saturating_sub(1).min(5))
+                    .min(Duration::from_secs(30));
+                tracing::warn!(
+                    model = request.name,
+                    attempt = attempts,
+                    error = %message,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "download interrupted; retrying"
+                );
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(EngineError::Cancelled { name: request.name.to_owned() }),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+    transfer.report(progress, options, true);
+    transfer.finish(resumed_from).await
+}
+
+/// Opens (creating) and locks the `.part` file, and hashes what it already holds.
+async fn open_part(request: &Request<'_>, part: PathBuf) -> Result<(File, Sha256, u64), EngineError> {
+    let name = request.name.to_owned();
+    let size = request.size;
+    tokio::task::spawn_blocking(move || {
+        let io = |action| EngineError::io(action, &part);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part)
+            .map_err(io("open"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EngineError::PullLocked { name, part });
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(io("lock")(err)),
+        }
+        let mut len = file.metadata().map_err(io("read"))?.len();
+        if size.is_some_and(|size| len > size) {
+            tracing::warn!(model = %name, bytes = len, "partial download is larger than the model; starting over");
+            file.set_len(0).map_err(io("truncate"))?;
+            len = 0;
+        }
+        let mut hasher = Sha256::new();
+        file.seek(SeekFrom::Start(0)).map_err(io("read"))?;
+        let copied = std::io::copy(&mut (&mut file).take(len), &mut HashWriter(&mut hasher)).map_err(io("read"))?;
+        if copied != len {
+            file.set_len(copied).map_err(io("truncate"))?;
+        }
+        file.seek(SeekFrom::Start(copied)).map_err(io("read"))?;
+        Ok((file, hasher, copied))
+    })
+    .await
+    .map_err(|err| EngineError::io("read", request.dir)(std::io::Error::other(err)))?
+}
+
+/// Feeds bytes written to it into a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `bytes START-END/TOTAL` → (START, TOTAL); `bytes */TOTAL` → (None, TOTAL).
+fn content_range(response: &reqwest::Response) -> (Option<u64>, Option<u64>) {
+    let Some(value) = response.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()) else {
+        return (None, None);
+    };
+    let Some(rest) = value.trim().strip_prefix("bytes ") else {
+        return (None, None);
+    };
+    let (range, total) = rest.split_once('/').unwrap_or((rest, "*"));
+    let start = range.split_once('-').and_then(|(start, _)| start.trim().parse().ok());
+    (start, total.trim().parse().ok())
+}
+
+impl Transfer<'_> {
+    fn failed(&self, message: String) -> EngineError {
+        EngineError::Download {
+            name: self.request.name.to_owned(),
+            url: self.request.url.to_owned(),
+            message,
+        }
+    }
+
+    fn report(&mut self, progress: &mut (dyn FnMut(Progress) + Send), options: &Options, force: bool) {
+        let now = Instant::now();
+        if !force && self.reported.is_some_and(|at| now.duration_since(at) < options.progress_every) {
+            return;
+        }
+        self.reported = Some(now);
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if elapsed > 0.0 { self.received as f64 / elapsed } else { 0.0 };
+        let total = self.total.or(self.request.size);
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let eta_secs = total
+            .filter(|_| rate > 0.0)
+            .map(|total| (total.saturating_sub(self.done) as f64 / rate).ceil() as u64);
+        progress(Progress {
+            done: self.done,
+            total,
+            rate,
+            eta_secs,
+        });
+    }
+
+    /// Throws away what was downloaded: the next attempt starts from zero.
+    async fn restart(&mut self) -> Result<(), Failure> {
+        let part = self.part.clone();
+        let fatal = |err| Failure::Fatal(EngineError::io("truncate", part.clone())(err));
+        self.writer.flush().await.map_err(fatal)?;
+        let file = self.writer.get_mut();
+        file.set_len(0).await.map_err(fatal)?;
+        file.seek(SeekFrom::Start(0)).await.map_err(fatal)?;
+        self.hasher = Sha256::new();
+        self.done = 0;
+        Ok(())
+    }
+
+    /// Deletes the `.part` file (its content is known to be wrong).
+    async fn discard(&mut self) {
+        if let Err(err) = tokio::fs::remove_file(&self.part).await {
+            tracing::warn!(part = %self.part.display(), error = %err, "cannot delete a bad partial download");
+        }
+    }
+
+    /// One HTTP request: from the current length to the end, appended to the `.part` file.
+    async fn attempt(
+        &mut self,
+        client: &reqwest::Client,
+        options: &Options,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<(), Failure> {
+        let name = self.request.name;
+        let cancelled = || Failure::Fatal(EngineError::Cancelled { name: name.to_owned() });
+        let mut builder = client.get(self.request.url).header(ACCEPT_ENCODING, "identity");
+        if self.done > 0 {
+            builder = builder.header(RANGE, format!("bytes={}-", self.done));
+        }
+        let response = tokio::select! {
+            () = cancel.cancelled() => return Err(cancelled()),
+            sent = tokio::time::timeout(options.stall_timeout, builder.send()) => match sent {
+                Err(_) => return Err(Failure::Retry(format!("no answer within {} s", options.stall_timeout.as_secs()))),
+                Ok(Err(err)) => return Err(Failure::Retry(chain(&err))),
+                Ok(Ok(response)) => response,
+            },
+        };
+        let status = response.status();
+        match status {
+            StatusCode::PARTIAL_CONTENT => {
+                let (start, total) = content_range(&response);
+                if start != Some(self.done) {
+                    tracing::warn!(model = self.request.name, ?start, "server sent another range; starting over");
+                    self.restart().await?;
+                    return Err(Failure::Retry("the server sent another range than asked".into()));
+                }
+                self.total = total.or(self.total);
+            }
+            StatusCode::OK => {
+                if self.done > 0 {
+                    tracing::info!(model = self.request.name, "server does not resume downloads; starting over");
+                    self.restart().await?;
+                }
+                self.total = response.content_length().or(self.total);
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE if self.done > 0 => {
+                let (_, total) = content_range(&response);
+                if total == Some(self.done) {
+                    return Ok(());
+                }
+                self.restart().await?;
+                return Err(Failure::Retry("the server refused to resume; starting over".into()));
+            }
+            status if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT => {
+                return Err(Failure::Retry(format!("the server answered {status}")));
+            }
+            status => return Err(Failure::Fatal(self.failed(format!("the server answered {status}")))),
+        }
+        if let (Some(expected), Some(offered)) = (self.request.size, self.total)
+            && expected != offered
+        {
+            return Err(Failure::Fatal(EngineError::SizeMismatch {
+                name: self.request.name.to_owned(),
+                expected,
+                actual: offered,
+            }));
+        }
+
+        let mut body = response.bytes_stream();
+        loop {
+            let chunk = tokio::select! {
+                () = cancel.cancelled() => return Err(cancelled()),
+                next = tokio::time::timeout(options.stall_timeout, body.next()) => match next {
+                    Err(_) => return Err(Failure::Retry(format!("no data for {} s", options.stall_timeout.as_secs()))),
+                    Ok(None) => break,
+                    Ok(Some(Err(err))) => return Err(Failure::Retry(chain(&err))),
+                    Ok(Some(Ok(chunk))) => chunk,
+                },
+            };
+            let len = chunk.len() as u64;
+            if let Some(limit) = self.request.size.or(self.total)
+                && self.done + len > limit
+            {
+                return Err(Failure::Fatal(EngineError::SizeMismatch {
+                    name: self.request.name.to_owned(),
+                    expected: limit,
+                    actual: self.done + len,
+                }));
+            }
+            self.writer
+                .write_all(&chunk)
+                .await
+                .map_err(|err| Failure::Fatal(EngineError::io("write", &self.part)(err)))?;
+            self.hasher.update(&chunk);
+            self.done += len;
+            self.received += len;
+            self.report(progress, options, false);
+        }
+        match self.total {
+            Some(total) if self.done < total => Err(Failure::Retry(format!(
+                "the connection closed after {} of {total} bytes",
+                self.done
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks size and sha256, then fsyncs and renames the `.part` to the final name.
+    async fn finish(mut self, resumed_from: u64) -> Result<Downloaded, EngineError> {
+        let actual = hex::encode(self.hasher.clone().finalize());
+        let request = self.request;
+        if let Some(expected) = request.size
+            && expected != self.done
+        {
+            self.discard().await;
+            return Err(EngineError::SizeMismatch {
+                name: request.name.to_owned(),
+                expected,
+                actual: self.done,
+            });
+        }
+        if let Some(expected) = request.sha256
+            && !expected.eq_ignore_ascii_case(&actual)
+        {
+            self.discard().await;
+            return Err(EngineError::ChecksumMismatch {
+                name: request.name.to_owned(),
+                expected: expected.to_ascii_lowercase(),
+                actual,
+            });
+        }
+        self.writer.flush().await.map_err(EngineError::io("write", &self.part))?;
+        let file = self.writer.into_inner();
+        file.sync_all().await.map_err(EngineError::io("sync", &self.part))?;
+        drop(file);
+        let path = request.dir.join(request.file);
+        tokio::fs::rename(&self.part, &path)
+            .await
+            .map_err(EngineError::io("rename", &self.part))?;
+        sync_dir(request.dir).await;
+        Ok(Downloaded {
+            path,
+            sha256: actual,
+            bytes: self.done,
+            verified: request.sha256.is_some(),
+            resumed_from,
+        })
+    }
+}
+
+/// Makes a rename in `dir` durable (best effort: not every platform can sync a folder).
+pub(crate) async fn sync_dir(dir: &Path) {
+    let dir = dir.to_owned();
+    let synced = tokio::task::spawn_blocking(move || File::open(&dir).and_then(|d| d.sync_all())).await;
+    if let Ok(Err(err)) = synced {
+        tracing::debug!(error = %err, "cannot sync the models folder");
+    }
+}

@@ -1,0 +1,451 @@
+//! One loaded model on its own OS thread: llama.cpp calls block, so they never run on a tokio
+//! worker. The thread owns the model and one context with a KV-cache sequence per slot, and
+//! runs continuous batching: every step decodes one token for each generating sequence plus
+//! prompt chunks of newly admitted ones, all in a single batch. Requests wait in a queue until
+//! a slot frees; a request whose receiver is dropped is cancelled at the next step.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use tokio::sync::{mpsc, oneshot};
+
+use super::stops::{StopMatcher, StopOutcome};
+use super::utf8::Utf8Stream;
+use crate::engine::EngineError;
+use crate::engine::request::{FinishReason, GenerationEvent, GenerationStats, SamplingParams};
+
+/// Events of one generation, in order; the channel is bounded by `max_tokens`.
+pub type EventSender = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
+
+/// How to load and run one model.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub path: PathBuf,
+    /// Concurrent sequences decoded together.
+    pub slots: u32,
+    /// Context window of each sequence, in tokens.
+    pub context_per_slot: u32,
+    pub threads: i32,
+    pub gpu_layers: u32,
+    /// Largest number of tokens in one decode call.
+    pub batch_tokens: u32,
+}
+
+/// What the worker learned while loading, for the caller's chat template.
+#[derive(Debug, Clone)]
+pub struct LoadedInfo {
+    pub chat_template: Option<String>,
+    pub bos_token: String,
+    pub eos_token: String,
+    pub size_bytes: u64,
+    pub parameters: u64,
+    pub context_per_slot: u32,
+}
+
+/// A prompt (already rendered) to continue.
+#[derive(Debug)]
+pub struct Job {
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+    pub sampling: SamplingParams,
+    pub grammar: Option<String>,
+    pub ignore_eos: bool,
+    pub events: EventSender,
+}
+
+/// Starts the worker thread and waits (without blocking the runtime) until the model loaded.
+pub async fn spawn(
+    backend: Arc<LlamaBackend>,
+    config: WorkerConfig,
+) -> Result<(mpsc::Sender<Job>, LoadedInfo), EngineError> {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(256);
+    let (loaded_tx, loaded_rx) = oneshot::channel();
+    let name = format!(
+        "llama-{}",
+        config.path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+    );
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || run(&backend, &config, jobs_rx, loaded_tx))
+        .map_err(|err| EngineError::Load(format!("cannot start the model thread: {err}")))?;
+    let info = loaded_rx
+        .await
+        .map_err(|_| EngineError::Load("the model thread ended while loading".into()))??;
+    Ok((jobs_tx, info))
+}
+
+fn run(
+    backend: &LlamaBackend,
+    config: &WorkerConfig,
+    jobs: mpsc::Receiver<Job>,
+    loaded: oneshot::Sender<Result<LoadedInfo, EngineError>>,
+) {
+    let model_params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
+    let model = match LlamaModel::load_from_file(backend, &config.path, &model_params) {
+        Ok(model) => model,
+        Err(err) => {
+            let _ = loaded.send(Err(EngineError::Load(format!("{}: {err}", config.path.display()))));
+            return;
+        }
+    };
+    let context_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(config.slots * config.context_per_slot))
+        .with_n_batch(config.batch_tokens)
+        .with_n_ubatch(config.batch_tokens)
+        .with_n_seq_max(config.slots)
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads)
+        .with_no_perf(false);
+    // Contexts are created here, on the model's own thread: llama.cpp mutates the model while
+    // creating one, so doing it in parallel is unsound.
+    let context = match model.new_context(backend, context_params) {
+        Ok(context) => context,
+        Err(err) => {
+            let _ = loaded.send(Err(EngineError::Load(format!("cannot create a context: {err}"))));
+            return;
+        }
+    };
+    let vocab = model.vocab();
+    let piece = |token: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
+    let info = LoadedInfo {
+        chat_template: model.meta_val_str("tokenizer.chat_template").ok(),
+        bos_token: piece(vocab.bos()),
+        eos_token: piece(vocab.eos()),
+        size_bytes: model.size(),
+        parameters: model.n_params(),
+        context_per_slot: config.context_per_slot,
+    };
+    let bos_token = info.bos_token.clone();
+    if loaded.send(Ok(info)).is_err() {
+        return;
+    }
+    Scheduler::new(&model, context, config, bos_token).run(jobs);
+}
+
+/// One generation in a slot.
+struct Sequence {
+    slot: i32,
+    prompt: Vec<LlamaToken>,
+    /// How many prompt tokens are in the KV cache already.
+    prefilled: usize,
+    /// Position of the next token in this sequence.
+    position: i32,
+    /// The token sampled last, to be fed in the next step.
+    next_input: Option<LlamaToken>,
+    sampler: LlamaSampler,
+    /// Constrains the output when the request carries a grammar.
+    grammar: Option<LlamaSampler>,
+    generated: u32,
+    max_tokens: u32,
+    utf8: Utf8Stream,
+    stops: StopMatcher,
+    events: EventSender,
+    admitted: Instant,
+    first_token: Option<Instant>,
+    /// Where this sequence's logits are in the current batch.
+    logits_at: Option<i32>,
+}
+
+impl Sequence {
+    fn prefilling(&self) -> bool {
+        self.prefilled < self.prompt.len()
+    }
+
+    /// Picks the next token. With a grammar, the usual pick is checked against it first and
+    /// only when it is refused does the grammar filter the whole vocabulary: filtering every
+    /// step costs milliseconds per token on a large vocabulary.
+    fn sample(&mut self, context: &LlamaContext<'_>, at: i32, end: LlamaToken) -> LlamaToken {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return self.sampler.sample(context, at);
+        };
+        let mut candidates = context.token_data_array_ith(at);
+        candidates.apply_sampler(&mut self.sampler);
+        let allowed = candidates.selected_token().filter(|&token| {
+            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 1.0)], false);
+            single.apply_sampler(grammar);
+            single.data[0].logit().is_finite()
+        });
+        let token = allowed.unwrap_or_else(|| {
+            let mut candidates = context.token_data_array_ith(at);
+            candidates.apply_sampler(grammar);
+            candidates.apply_sampler(&mut self.sampler);
+            candidates.selected_token().unwrap_or(end)
+        });
+        grammar.accept(token);
+        self.sampler.accept(token);
+        token
+    }
+
+    fn send_text(&self, text: String) {
+        if !text.is_empty() {
+            let _ = self.events.send(Ok(GenerationEvent::Text(text)));
+        }
+    }
+
+    fn finish(mut self, finish: FinishReason) {
+        let rest = self.utf8.finish();
+        let tail = match self.stops.push(&rest) {
+            StopOutcome::Continue(text) => text + &self.stops.finish(),
+            StopOutcome::Stopped(text) => text,
+        };
+        self.send_text(tail);
+        let now = Instant::now();
+        let stats = GenerationStats {
+            prompt_tokens: u32::try_from(self.prompt.len()).unwrap_or(u32::MAX),
+            completion_tokens: self.generated,
+            time_to_first_token: self.first_token.unwrap_or(now) - self.admitted,
+            total: now - self.admitted,
+            finish,
+        };
+        let _ = self.events.send(Ok(GenerationEvent::Done(stats)));
+    }
+}
+
+struct Scheduler<'m> {
+    model: &'m LlamaModel,
+    context: LlamaContext<'m>,
+    config: WorkerConfig,
+    bos_token: String,
+    free_slots: Vec<i32>,
+    active: Vec<Sequence>,
+    waiting: VecDeque<Job>,
+    batch: LlamaBatch<'static>,
+}
+
+impl<'m> Scheduler<'m> {
+    fn new(model: &'m LlamaModel, context: LlamaContext<'m>, config: &WorkerConfig, bos_token: String) -> Self {
+        let slots = i32::try_from(config.slots).unwrap_or(1);
+        Self {
+            model,
+            context,
+            config: config.clone(),
+            bos_token,
+            free_slots: (0..slots).rev().collect(),
+            active: Vec::new(),
+            waiting: VecDeque::new(),
+            batch: LlamaBatch::new(config.batch_tokens as usize, slots),
+        }
+    }
+
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        loop {
+            if self.active.is_empty() && self.waiting.is_empty() {
+                // Idle: sleep until work arrives; the channel closes when the model is unloaded.
+                match jobs.blocking_recv() {
+                    Some(job) => self.waiting.push_back(job),
+                    None => return,
+                }
+            }
+            while let Ok(job) = jobs.try_recv() {
+                self.waiting.push_back(job);
+            }
+            self.drop_cancelled();
+            self.admit();
+            if self.active.is_empty() {
+                continue;
+            }
+            self.step();
+        }
+    }
+
+    /// Frees the slots of generations whose receiver went away.
+    fn drop_cancelled(&mut self) {
+        self.waiting.retain(|job| !job.events.is_closed());
+        let (cancelled, active): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.active).into_iter().partition(|s| s.events.is_closed());
+        self.active = active;
+        for sequence in cancelled {
+            self.release(sequence.slot);
+        }
+    }
+
+    fn release(&mut self, slot: i32) {
+        let _ = self.context.kv_cache_seq_rm(slot, None, None);
+        self.free_slots.push(slot);
+    }
+
+    fn admit(&mut self) {
+        while !self.free_slots.is_empty() {
+            let Some(job) = self.waiting.pop_front() else { return };
+            match self.start(job) {
+                Ok(sequence) => self.active.push(sequence),
+                Err((events, err)) => {
+                    let _ = events.send(Err(err));
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, job: Job) -> Result<Sequence, (EventSender, EngineError)> {
+        // A template that writes the BOS token itself must not get a second one.
+        let add_bos = self.bos_token.is_empty() || !job.prompt.starts_with(&self.bos_token);
+        let prompt = self.model.vocab().tokenize(job.prompt.as_bytes(), add_bos, true);
+        if prompt.is_empty() {
+            return Err((job.events, EngineError::InvalidRequest("the prompt is empty".into())));
+        }
+        let window = self.config.context_per_slot as usize;
+        if prompt.len() >= window {
+            return Err((
+                job.events,
+                EngineError::ContextOverflow {
+                    prompt_tokens: prompt.len(),
+                    context: window,
+                },
+            ));
+        }
+        let grammar = match job.grammar.as_deref().map(|gbnf| LlamaSampler::grammar(self.model, gbnf, "root")) {
+            None => None,
+            Some(Ok(grammar)) => Some(grammar),
+            Some(Err(err)) => {
+                return Err((job.events, EngineError::InvalidRequest(format!("invalid grammar: {err}"))));
+            }
+        };
+        let slot = self.free_slots.pop().expect("admit checked a free slot");
+        Ok(Sequence {
+            slot,
+            prompt,
+            prefilled: 0,
+            position: 0,
+            next_input: None,
+            sampler: sampler(self.model, &job.sampling, job.ignore_eos),
+            grammar,
+            generated: 0,
+            max_tokens: job.max_tokens.max(1),
+            utf8: Utf8Stream::default(),
+            stops: StopMatcher::new(job.stop),
+            events: job.events,
+            admitted: Instant::now(),
+            first_token: None,
+            logits_at: None,
+        })
+    }
+
+    /// One decode call: a token for every generating sequence, then prompt chunks.
+    fn step(&mut self) {
+        self.batch.clear();
+        let capacity = self.config.batch_tokens as usize;
+        let mut used = 0usize;
+        for sequence in &mut self.active {
+            sequence.logits_at = None;
+            if let Some(token) = sequence.next_input
+                && used < capacity
+            {
+                // Batch capacity was allocated for `batch_tokens`, so adding cannot fail.
+                let _ = self.batch.add(token, sequence.position, &[sequence.slot], true);
+                sequence.logits_at = Some(i32::try_from(used).unwrap_or(i32::MAX));
+                used += 1;
+            }
+        }
+        for sequence in &mut self.active {
+            if !sequence.prefilling() || used >= capacity {
+                continue;
+            }
+            let take = (sequence.prompt.len() - sequence.prefilled).min(capacity - used);
+            for offset in 0..take {
+                let index = sequence.prefilled + offset;
+                let last = index + 1 == sequence.prompt.len();
+                let position = i32::try_from(index).unwrap_or(i32::MAX);
+                let _ = self.batch.add(sequence.prompt[index], position, &[sequence.slot], last);
+                if last {
+                    sequence.logits_at = Some(i32::try_from(used + offset).unwrap_or(i32::MAX));
+                }
+            }
+            sequence.prefilled += take;
+            sequence.position = i32::try_from(sequence.prefilled).unwrap_or(i32::MAX);
+            used += take;
+        }
+        if let Err(err) = self.context.decode(&mut self.batch) {
+            // The whole batch failed (e.g. no KV-cache room): fail its sequences, keep serving.
+            for sequence in std::mem::take(&mut self.active) {
+                let _ = sequence.events.send(Err(EngineError::Decode(err.to_string())));
+                self.release(sequence.slot);
+            }
+            return;
+        }
+        self.sample_all();
+    }
+
+    fn sample_all(&mut self) {
+        let vocab = self.model.vocab();
+        let mut finished = Vec::new();
+        for (index, sequence) in self.active.iter_mut().enumerate() {
+            let Some(at) = sequence.logits_at else { continue };
+            if sequence.next_input.is_some() {
+                sequence.position += 1;
+            }
+            let token = sequence.sample(&self.context, at, vocab.eos());
+            sequence.first_token.get_or_insert_with(Instant::now);
+            if vocab.is_eog(token) {
+                finished.push((index, FinishReason::Stop));
+                continue;
+            }
+            sequence.generated += 1;
+            let text = sequence.utf8.push(&vocab.token_to_piece(token, false, None));
+            match sequence.stops.push(&text) {
+                StopOutcome::Stopped(text) => {
+                    sequence.send_text(text);
+                    finished.push((index, FinishReason::Stop));
+                    continue;
+                }
+                StopOutcome::Continue(text) => sequence.send_text(text),
+            }
+            let window_full = sequence.position + 1 >= i32::try_from(self.config.context_per_slot).unwrap_or(i32::MAX);
+            if sequence.generated >= sequence.max_tokens || window_full {
+                finished.push((index, FinishReason::Length));
+                continue;
+            }
+            sequence.next_input = Some(token);
+        }
+        for (index, reason) in finished.into_iter().rev() {
+            let sequence = self.active.swap_remove(index);
+            let slot = sequence.slot;
+            sequence.finish(reason);
+            self.release(slot);
+        }
+    }
+}
+
+/// The sampler chain for one sequence: greedy at temperature 0, else the usual filters.
+/// `ignore_eos` bans the end-of-turn tokens, as llama-server does for benchmarks.
+fn sampler(model: &LlamaModel, params: &SamplingParams, ignore_eos: bool) -> LlamaSampler {
+    let vocab = model.vocab();
+    let banned: Vec<LlamaLogitBias> = if ignore_eos {
+        vocab
+            .tokens()
+            .filter(|&token| vocab.is_eog(token))
+            .map(|token| LlamaLogitBias::new(token, f32::NEG_INFINITY))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let bias = LlamaSampler::logit_bias(model.n_vocab(), &banned);
+    let penalties =
+        LlamaSampler::penalties(model.n_vocab(), params.repeat_last_n, params.repeat_penalty, 0.0, 0.0);
+    if params.temperature <= 0.0 {
+        return LlamaSampler::chain_simple([bias, penalties, LlamaSampler::greedy()]);
+    }
+    LlamaSampler::chain_simple([
+        bias,
+        penalties,
+        LlamaSampler::top_k(params.top_k),
+        LlamaSampler::top_p(params.top_p, 1),
+        LlamaSampler::min_p(params.min_p, 1),
+        LlamaSampler::temp(params.temperature),
+        LlamaSampler::dist(params.seed),
+    ])
+}

@@ -1,0 +1,122 @@
+//! What callers ask the engine for and what comes back: plain types, no llama.cpp.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One chat turn, as chat templates expect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// How the next token is chosen. `temperature == 0` means greedy (deterministic).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: i32,
+    pub min_p: f32,
+    /// 1.0 disables the penalty.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repeat penalty looks at.
+    pub repeat_last_n: i32,
+    pub seed: u32,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_p: 0.95,
+            top_k: 40,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// The text to continue: raw, or chat messages rendered with the model's template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<ChatMessage>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    pub max_tokens: u32,
+    /// Generation ends before any of these strings; they are not part of the output.
+    pub stop: Vec<String>,
+    pub sampling: SamplingParams,
+    /// A GBNF grammar the output must follow (see `engine::grammar`).
+    pub grammar: Option<String>,
+    /// Never end on the model's end-of-turn token (benchmarks generate exactly `max_tokens`).
+    pub ignore_eos: bool,
+}
+
+impl GenerateRequest {
+    pub fn chat(messages: Vec<ChatMessage>) -> Self {
+        Self {
+            prompt: Prompt::Chat(messages),
+            max_tokens: 256,
+            stop: Vec::new(),
+            sampling: SamplingParams::default(),
+            grammar: None,
+            ignore_eos: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its answer, or a stop string appeared.
+    Stop,
+    /// `max_tokens` or the context window was reached.
+    Length,
+}
+
+/// Measured on the engine thread for one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GenerationStats {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// From admission to the first generated token.
+    pub time_to_first_token: Duration,
+    pub total: Duration,
+    pub finish: FinishReason,
+}
+
+impl GenerationStats {
+    /// Generated tokens per second after the first one (decode speed).
+    pub fn tokens_per_second(&self) -> f64 {
+        let decoding = self.total.saturating_sub(self.time_to_first_token).as_secs_f64();
+        if self.completion_tokens <= 1 || decoding <= 0.0 {
+            return 0.0;
+        }
+        f64::from(self.completion_tokens - 1) / decoding
+    }
+}
+
+/// What a generation streams back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerationEvent {
+    /// Newly generated text (complete UTF-8, never part of a stop string).
+    Text(String),
+    /// The generation ended.
+    Done(GenerationStats),
+}
