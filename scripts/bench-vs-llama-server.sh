@@ -52,7 +52,8 @@ def complete(n, out):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/completion", body, {"content-type": "application/json"})
     out.append(json.load(urllib.request.urlopen(req))["timings"])
 complete(4, [])  # warm-up
-results, threads = [], [threading.Thread(target=complete, args=(tokens, results)) for _ in range(streams)]
+results = []
+threads = [threading.Thread(target=complete, args=(tokens, results)) for _ in range(streams)]
 start = time.time()
 for t in threads: t.start()
 for t in threads: t.join()

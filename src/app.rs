@@ -128,7 +128,8 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         })?;
     }
     // A broken models.toml (or imported.toml) is a configuration error: say so before starting.
-    crate::engine::library::Library::open(&settings.models_dir, &settings.models_file).map_err(AppError::Models)?;
+    crate::engine::library::Library::open(&settings.models_dir, &settings.models_file)
+        .map_err(AppError::Models)?;
     let cert_files = tls::cert_files(&settings)?;
     let tls_config = cert_files
         .as_ref()

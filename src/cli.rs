@@ -3,6 +3,7 @@
 // Doc comments on the argument structs are the `--help` text, not rustdoc.
 #![allow(clippy::doc_markdown)]
 
+mod bench;
 mod doctor;
 mod healthcheck;
 mod models;
@@ -53,6 +54,36 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Report what this machine offers agentbox.
     Doctor(DataArgs),
+    /// Measure token throughput of the in-process engine on a GGUF file.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// GGUF model file
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Concurrent streams (decoded together)
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Tokens generated per stream
+    #[arg(long, default_value_t = 128)]
+    pub tokens: u32,
+    /// CPU threads
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
+    /// Words in the prompt (about one token each)
+    #[arg(long, default_value_t = 128)]
+    pub prompt_words: u32,
+    /// Context window per stream, in tokens
+    #[arg(long, default_value_t = 2048)]
+    pub context: u32,
+    /// Layers offloaded to the GPU (GPU builds)
+    #[arg(long, default_value_t = 0)]
+    pub gpu_layers: u32,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -290,6 +321,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Healthcheck(args) => Settings::load(&FlagOverrides::default())
             .map_err(CliError::from)
             .and_then(|settings| runtime()?.block_on(healthcheck::run(&settings, &args))),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
         Command::Doctor(args) => {
             settings(&args.overrides()).and_then(|settings| runtime()?.block_on(doctor::run(settings)))
         }

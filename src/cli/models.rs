@@ -94,11 +94,15 @@ fn row(info: &ModelInfo) -> [String; 6] {
         FileState::Present => "present".to_owned(),
         FileState::Missing => "missing".to_owned(),
         FileState::Partial => match (info.partial_bytes, info.size_bytes) {
-            (Some(done), Some(total)) if total > 0 => format!("partial {}%", u128::from(done) * 100 / u128::from(total)),
+            (Some(done), Some(total)) if total > 0 => {
+                format!("partial {}%", u128::from(done) * 100 / u128::from(total))
+            }
             _ => "partial".to_owned(),
         },
     };
-    let size = info.size_bytes.map_or_else(|| "?".to_owned(), |b| HumanBytes(b).to_string());
+    let size = info
+        .size_bytes
+        .map_or_else(|| "?".to_owned(), |b| HumanBytes(b).to_string());
     let sha = match (info.state, info.verified, &info.sha256, info.origin) {
         (FileState::Present, true, _, _) => "verified".to_owned(),
         (FileState::Present, false, Some(_), Origin::Catalog) => "not checked".to_owned(),
@@ -127,7 +131,7 @@ async fn pull(service: &ModelService, args: ModelsPullArgs) -> Result<(), CliErr
                     let check = if pulled.verified {
                         "sha256 verified"
                     } else {
-                        "sha256 NOT verified (the catalog has none)"
+                        "sha256 NOT verified: the catalog has none"
                     };
                     let resumed = if pulled.resumed_from > 0 {
                         format!(", resumed at {}", HumanBytes(pulled.resumed_from))
@@ -150,7 +154,9 @@ async fn pull(service: &ModelService, args: ModelsPullArgs) -> Result<(), CliErr
         }
         if updates.changed().await.is_err() {
             display.finish();
-            return Err(CliError::Runtime("the download stopped unexpectedly; run the pull again to resume it".into()));
+            return Err(CliError::Runtime(
+                "the download stopped unexpectedly; run the pull again to resume it".into(),
+            ));
         }
     }
 }
@@ -165,9 +171,13 @@ async fn import(service: &ModelService, args: ModelsImportArgs) -> Result<(), Cl
     if !args.file.is_file() {
         return Err(CliError::Usage(format!("{} is not a file", args.file.display())));
     }
-    eprintln!("checking and copying {} …", args.file.display());
+    if std::io::stderr().is_terminal() {
+        eprintln!("checking and copying {} …", args.file.display());
+    }
     let imported = service.import(args.file, role).await?;
-    let role = imported.role.map_or_else(|| "no role".to_owned(), |r| format!("role {r}"));
+    let role = imported
+        .role
+        .map_or_else(|| "no role".to_owned(), |r| format!("role {r}"));
     let kind = match (imported.catalog_model, imported.verified) {
         (true, true) => "catalog model, sha256 verified",
         (true, false) => "catalog model, sha256 not verified (the catalog has none)",
@@ -182,7 +192,11 @@ async fn import(service: &ModelService, args: ModelsImportArgs) -> Result<(), Cl
         "imported {} ({role}; {kind}; {}{}): {}",
         imported.name,
         HumanBytes(imported.bytes),
-        if format.is_empty() { String::new() } else { format!(", {format}") },
+        if format.is_empty() {
+            String::new()
+        } else {
+            format!(", {format}")
+        },
         imported.path.display()
     );
     Ok(())
@@ -205,7 +219,8 @@ impl Display {
         Self {
             name: name.to_owned(),
             bar,
-            last_line: None,
+            // The first plain line comes after a few seconds: a quick download prints none.
+            last_line: Some(Instant::now()),
         }
     }
 
@@ -244,7 +259,11 @@ impl Display {
                 .total
                 .map(|t| format!(" of {}", HumanBytes(t)))
                 .unwrap_or_default();
-            eprintln!("{}: {percent}{}{total}, {speed}", self.name, HumanBytes(progress.done));
+            eprintln!(
+                "{}: {percent}{}{total}, {speed}",
+                self.name,
+                HumanBytes(progress.done)
+            );
         }
     }
 

@@ -34,8 +34,13 @@ pub struct BenchReport {
 
 /// A prompt of about `words` tokens that every run shares.
 pub fn prompt(words: u32) -> String {
-    const WORDS: [&str; 8] = ["river", "mountain", "quiet", "lantern", "orchard", "violet", "harbor", "cedar"];
-    (0..words).map(|i| WORDS[i as usize % WORDS.len()]).collect::<Vec<_>>().join(" ")
+    const WORDS: [&str; 8] = [
+        "river", "mountain", "quiet", "lantern", "orchard", "violet", "harbor", "cedar",
+    ];
+    (0..words)
+        .map(|i| WORDS[i as usize % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn request(config: &BenchConfig) -> GenerateRequest {
@@ -64,7 +69,11 @@ pub async fn warm_up(engine: &Engine, spec: &ModelSpec) -> Result<(), EngineErro
 }
 
 /// Runs the streams together (call [`warm_up`] first).
-pub async fn run(engine: &Engine, spec: &ModelSpec, config: &BenchConfig) -> Result<BenchReport, EngineError> {
+pub async fn run(
+    engine: &Engine,
+    spec: &ModelSpec,
+    config: &BenchConfig,
+) -> Result<BenchReport, EngineError> {
     let started = Instant::now();
     let streams: Vec<_> = (0..config.concurrency)
         .map(|_| {
@@ -87,7 +96,10 @@ pub async fn run(engine: &Engine, spec: &ModelSpec, config: &BenchConfig) -> Res
 fn report(config: &BenchConfig, stats: &[GenerationStats], wall: Duration) -> BenchReport {
     let n = stats.len().max(1) as f64;
     let generated: u32 = stats.iter().map(|s| s.completion_tokens).sum();
-    let mut ttft: Vec<f64> = stats.iter().map(|s| s.time_to_first_token.as_secs_f64() * 1000.0).collect();
+    let mut ttft: Vec<f64> = stats
+        .iter()
+        .map(|s| s.time_to_first_token.as_secs_f64() * 1000.0)
+        .collect();
     ttft.sort_by(f64::total_cmp);
     BenchReport {
         concurrency: config.concurrency,

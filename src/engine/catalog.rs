@@ -116,7 +116,9 @@ pub struct ModelEntry {
 pub enum CatalogOrigin {
     File(PathBuf),
     /// The configured file does not exist: the copy built into the binary.
-    BuiltIn { missing: PathBuf },
+    BuiltIn {
+        missing: PathBuf,
+    },
 }
 
 impl fmt::Display for CatalogOrigin {
@@ -205,7 +207,9 @@ impl Catalog {
 
     /// The entry named `name` (ASCII case-insensitive).
     pub fn by_name(&self, name: &str) -> Option<&ModelEntry> {
-        self.entries.iter().find(|e| e.name.eq_ignore_ascii_case(name.trim()))
+        self.entries
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name.trim()))
     }
 
     /// The model that plays `role`: the entry marked `default = true`, else the first one.
@@ -218,11 +222,7 @@ impl Catalog {
 
 /// Turns a byte offset into a 1-based line number.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,7 +434,10 @@ fn check_entry(
     let gpu_layers = raw.gpu_layers.map_or(DEFAULT_GPU_LAYERS, Spanned::into_inner);
     let chat_template = raw.chat_template.and_then(|template| {
         if template.get_ref().trim().is_empty() {
-            checker.at(&template.span(), "chat_template is empty (leave it out to use the model's own)");
+            checker.at(
+                &template.span(),
+                "chat_template is empty (leave it out to use the model's own)",
+            );
             None
         } else {
             Some(template.into_inner())
@@ -452,7 +455,10 @@ fn check_entry(
     });
     let imported_from = match (raw.imported_from, kind) {
         (Some(from), FileKind::Catalog) => {
-            checker.at(&from.span(), "`imported_from` belongs in imported.toml, not the catalog");
+            checker.at(
+                &from.span(),
+                "`imported_from` belongs in imported.toml, not the catalog",
+            );
             None
         }
         (from, _) => from.map(Spanned::into_inner),
@@ -565,7 +571,13 @@ fn check_sampling(raw: &RawSampling) -> Result<Sampling, String> {
         top_p: ranged("top_p", raw.top_p, 0.0, 1.0, defaults.top_p)?,
         top_k,
         min_p: ranged("min_p", raw.min_p, 0.0, 1.0, defaults.min_p)?,
-        repeat_penalty: ranged("repeat_penalty", raw.repeat_penalty, 0.0, 5.0, defaults.repeat_penalty)?,
+        repeat_penalty: ranged(
+            "repeat_penalty",
+            raw.repeat_penalty,
+            0.0,
+            5.0,
+            defaults.repeat_penalty,
+        )?,
     })
 }
 

@@ -87,7 +87,7 @@ impl Default for Options {
             max_attempts_without_progress: 5,
             max_attempts: 50,
             backoff: Duration::from_secs(1),
-            stall_timeout: Duration::from_secs(60),
+            stall_timeout: Duration::from_mins(1),
             progress_every: Duration::from_millis(250),
         }
     }
@@ -127,6 +127,15 @@ enum Failure {
     Fatal(EngineError),
 }
 
+/// What a response holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The bytes from where the `.part` ends.
+    Body,
+    /// Nothing more: the `.part` already holds the whole file.
+    Complete,
+}
+
 /// The `.part` file, its hash so far, and the counters of this run.
 struct Transfer<'a> {
     request: &'a Request<'a>,
@@ -156,7 +165,11 @@ pub async fn download(
     let (file, hasher, done) = open_part(request, part.clone()).await?;
     let resumed_from = done;
     if resumed_from > 0 {
-        tracing::info!(model = request.name, bytes = resumed_from, "resuming a partial download");
+        tracing::info!(
+            model = request.name,
+            bytes = resumed_from,
+            "resuming a partial download"
+        );
     }
     let mut transfer = Transfer {
         request,
@@ -170,51 +183,12 @@ pub async fn download(
         reported: None,
     };
     transfer.report(progress, options, true);
-
-    let mut attempts = 0;
-    let mut fruitless = 0;
-    loop {
-        if request.size.is_some_and(|size| transfer.done == size) {
-            break;
+    if let Err(err) = transfer.run(client, options, cancel, progress).await {
+        if transfer.done == 0 {
+            // Nothing to resume: leave no empty `.part` behind.
+            transfer.discard().await;
         }
-        attempts += 1;
-        let before = transfer.done;
-        let outcome = transfer.attempt(client, options, cancel, progress).await;
-        transfer
-            .writer
-            .flush()
-            .await
-            .map_err(EngineError::io("write", &transfer.part))?;
-        match outcome {
-            Ok(()) => break,
-            Err(Failure::Fatal(err)) => {
-                if matches!(err, EngineError::SizeMismatch { .. }) {
-                    transfer.discard().await;
-                }
-                return Err(err);
-            }
-            Err(Failure::Retry(message)) => {
-                fruitless = if transfer.done > before { 0 } else { fruitless + 1 };
-                if fruitless >= options.max_attempts_without_progress || attempts >= options.max_attempts {
-                    return Err(transfer.failed(format!("{message} (gave up after {attempts} attempts)")));
-                }
-                let wait = options
-                    .backoff
-                    .saturating_mul(1 << fruitless.saturating_sub(1).min(5))
-                    .min(Duration::from_secs(30));
-                tracing::warn!(
-                    model = request.name,
-                    attempt = attempts,
-                    error = %message,
-                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    "download interrupted; retrying"
-                );
-                tokio::select! {
-                    () = cancel.cancelled() => return Err(EngineError::Cancelled { name: request.name.to_owned() }),
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
+        return Err(err);
     }
     transfer.report(progress, options, true);
     transfer.finish(resumed_from).await
@@ -275,14 +249,20 @@ impl std::io::Write for HashWriter<'_> {
 
 /// `bytes START-END/TOTAL` → (START, TOTAL); `bytes */TOTAL` → (None, TOTAL).
 fn content_range(response: &reqwest::Response) -> (Option<u64>, Option<u64>) {
-    let Some(value) = response.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = response
+        .headers()
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return (None, None);
     };
     let Some(rest) = value.trim().strip_prefix("bytes ") else {
         return (None, None);
     };
     let (range, total) = rest.split_once('/').unwrap_or((rest, "*"));
-    let start = range.split_once('-').and_then(|(start, _)| start.trim().parse().ok());
+    let start = range
+        .split_once('-')
+        .and_then(|(start, _)| start.trim().parse().ok());
     (start, total.trim().parse().ok())
 }
 
@@ -297,15 +277,27 @@ impl Transfer<'_> {
 
     fn report(&mut self, progress: &mut (dyn FnMut(Progress) + Send), options: &Options, force: bool) {
         let now = Instant::now();
-        if !force && self.reported.is_some_and(|at| now.duration_since(at) < options.progress_every) {
+        if !force
+            && self
+                .reported
+                .is_some_and(|at| now.duration_since(at) < options.progress_every)
+        {
             return;
         }
         self.reported = Some(now);
         let elapsed = now.duration_since(self.started).as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
-        let rate = if elapsed > 0.0 { self.received as f64 / elapsed } else { 0.0 };
+        let rate = if elapsed > 0.0 {
+            self.received as f64 / elapsed
+        } else {
+            0.0
+        };
         let total = self.total.or(self.request.size);
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
         let eta_secs = total
             .filter(|_| rate > 0.0)
             .map(|total| (total.saturating_sub(self.done) as f64 / rate).ceil() as u64);
@@ -330,11 +322,134 @@ impl Transfer<'_> {
         Ok(())
     }
 
-    /// Deletes the `.part` file (its content is known to be wrong).
+    /// Deletes the `.part` file (its content is wrong, or there is none worth resuming).
     async fn discard(&mut self) {
-        if let Err(err) = tokio::fs::remove_file(&self.part).await {
-            tracing::warn!(part = %self.part.display(), error = %err, "cannot delete a bad partial download");
+        match tokio::fs::remove_file(&self.part).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(part = %self.part.display(), error = %err, "cannot delete a partial download");
+            }
         }
+    }
+
+    /// Attempts (with retries and backoff) until the file is complete or fails for good.
+    async fn run(
+        &mut self,
+        client: &reqwest::Client,
+        options: &Options,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<(), EngineError> {
+        let name = self.request.name;
+        let mut attempts = 0;
+        let mut fruitless = 0;
+        loop {
+            if self.request.size.is_some_and(|size| self.done == size) {
+                return Ok(());
+            }
+            attempts += 1;
+            let before = self.done;
+            let outcome = self.attempt(client, options, cancel, progress).await;
+            self.writer
+                .flush()
+                .await
+                .map_err(EngineError::io("write", &self.part))?;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(Failure::Fatal(err)) => {
+                    if matches!(err, EngineError::SizeMismatch { .. }) {
+                        self.discard().await;
+                    }
+                    return Err(err);
+                }
+                Err(Failure::Retry(message)) => {
+                    fruitless = if self.done > before { 0 } else { fruitless + 1 };
+                    if fruitless >= options.max_attempts_without_progress || attempts >= options.max_attempts
+                    {
+                        return Err(self.failed(format!("{message} (gave up after {attempts} attempts)")));
+                    }
+                    let wait = options
+                        .backoff
+                        .saturating_mul(1 << fruitless.saturating_sub(1).min(5))
+                        .min(Duration::from_secs(30));
+                    tracing::warn!(
+                        model = name,
+                        attempt = attempts,
+                        error = %message,
+                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "download interrupted; retrying"
+                    );
+                    tokio::select! {
+                        () = cancel.cancelled() => return Err(EngineError::Cancelled { name: name.to_owned() }),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks the status and headers of a response; restarts from zero when the server did
+    /// not resume where asked.
+    async fn check_answer(&mut self, response: &reqwest::Response) -> Result<Answer, Failure> {
+        let status = response.status();
+        match status {
+            StatusCode::PARTIAL_CONTENT => {
+                let (start, total) = content_range(response);
+                if start != Some(self.done) {
+                    tracing::warn!(
+                        model = self.request.name,
+                        ?start,
+                        "server sent another range; starting over"
+                    );
+                    self.restart().await?;
+                    return Err(Failure::Retry("the server sent another range than asked".into()));
+                }
+                self.total = total.or(self.total);
+            }
+            StatusCode::OK => {
+                if self.done > 0 {
+                    tracing::info!(
+                        model = self.request.name,
+                        "server does not resume downloads; starting over"
+                    );
+                    self.restart().await?;
+                }
+                self.total = response.content_length().or(self.total);
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE if self.done > 0 => {
+                let (_, total) = content_range(response);
+                if total == Some(self.done) {
+                    return Ok(Answer::Complete);
+                }
+                self.restart().await?;
+                return Err(Failure::Retry(
+                    "the server refused to resume; starting over".into(),
+                ));
+            }
+            status
+                if status.is_server_error()
+                    || status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::REQUEST_TIMEOUT =>
+            {
+                return Err(Failure::Retry(format!("the server answered {status}")));
+            }
+            status => {
+                return Err(Failure::Fatal(
+                    self.failed(format!("the server answered {status}")),
+                ));
+            }
+        }
+        if let (Some(expected), Some(offered)) = (self.request.size, self.total)
+            && expected != offered
+        {
+            return Err(Failure::Fatal(EngineError::SizeMismatch {
+                name: self.request.name.to_owned(),
+                expected,
+                actual: offered,
+            }));
+        }
+        Ok(Answer::Body)
     }
 
     /// One HTTP request: from the current length to the end, appended to the `.part` file.
@@ -346,7 +461,11 @@ impl Transfer<'_> {
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(), Failure> {
         let name = self.request.name;
-        let cancelled = || Failure::Fatal(EngineError::Cancelled { name: name.to_owned() });
+        let cancelled = || {
+            Failure::Fatal(EngineError::Cancelled {
+                name: name.to_owned(),
+            })
+        };
         let mut builder = client.get(self.request.url).header(ACCEPT_ENCODING, "identity");
         if self.done > 0 {
             builder = builder.header(RANGE, format!("bytes={}-", self.done));
@@ -359,45 +478,8 @@ impl Transfer<'_> {
                 Ok(Ok(response)) => response,
             },
         };
-        let status = response.status();
-        match status {
-            StatusCode::PARTIAL_CONTENT => {
-                let (start, total) = content_range(&response);
-                if start != Some(self.done) {
-                    tracing::warn!(model = self.request.name, ?start, "server sent another range; starting over");
-                    self.restart().await?;
-                    return Err(Failure::Retry("the server sent another range than asked".into()));
-                }
-                self.total = total.or(self.total);
-            }
-            StatusCode::OK => {
-                if self.done > 0 {
-                    tracing::info!(model = self.request.name, "server does not resume downloads; starting over");
-                    self.restart().await?;
-                }
-                self.total = response.content_length().or(self.total);
-            }
-            StatusCode::RANGE_NOT_SATISFIABLE if self.done > 0 => {
-                let (_, total) = content_range(&response);
-                if total == Some(self.done) {
-                    return Ok(());
-                }
-                self.restart().await?;
-                return Err(Failure::Retry("the server refused to resume; starting over".into()));
-            }
-            status if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT => {
-                return Err(Failure::Retry(format!("the server answered {status}")));
-            }
-            status => return Err(Failure::Fatal(self.failed(format!("the server answered {status}")))),
-        }
-        if let (Some(expected), Some(offered)) = (self.request.size, self.total)
-            && expected != offered
-        {
-            return Err(Failure::Fatal(EngineError::SizeMismatch {
-                name: self.request.name.to_owned(),
-                expected,
-                actual: offered,
-            }));
+        if self.check_answer(&response).await? == Answer::Complete {
+            return Ok(());
         }
 
         let mut body = response.bytes_stream();
@@ -463,9 +545,14 @@ impl Transfer<'_> {
                 actual,
             });
         }
-        self.writer.flush().await.map_err(EngineError::io("write", &self.part))?;
+        self.writer
+            .flush()
+            .await
+            .map_err(EngineError::io("write", &self.part))?;
         let file = self.writer.into_inner();
-        file.sync_all().await.map_err(EngineError::io("sync", &self.part))?;
+        file.sync_all()
+            .await
+            .map_err(EngineError::io("sync", &self.part))?;
         drop(file);
         let path = request.dir.join(request.file);
         tokio::fs::rename(&self.part, &path)

@@ -19,14 +19,22 @@ pub enum EngineError {
          to the catalog, or pull it with --allow-unverified (API: ?allow_unverified=true)"
     )]
     Unverified { name: String },
-    #[error("the download of `{name}` has sha256 {actual}, but the catalog expects {expected}; the partial file was deleted")]
+    #[error(
+        "the download of `{name}` has sha256 {actual}, but the catalog expects {expected}; the partial file was deleted"
+    )]
     ChecksumMismatch {
         name: String,
         expected: String,
         actual: String,
     },
-    #[error("the download of `{name}` is {actual} bytes, but the catalog expects {expected}; the partial file was deleted")]
-    SizeMismatch { name: String, expected: u64, actual: u64 },
+    #[error(
+        "the download of `{name}` is {actual} bytes, but the catalog expects {expected}; the partial file was deleted"
+    )]
+    SizeMismatch {
+        name: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("cannot download `{name}` from {url}: {message}")]
     Download {
         name: String,

@@ -20,9 +20,9 @@ pub const MAX_METADATA: u64 = 1 << 16;
 /// At most this many tensors (real models have a few thousand).
 pub const MAX_TENSORS: u64 = 1 << 18;
 const MAX_KEY_BYTES: u64 = 1 << 16;
-/// ggml's GGML_MAX_NAME: tensor names are shorter than this.
+/// ggml's `GGML_MAX_NAME`: tensor names are shorter than this.
 const MAX_TENSOR_NAME_BYTES: u64 = 63;
-/// ggml's GGML_MAX_DIMS.
+/// ggml's `GGML_MAX_DIMS`.
 const MAX_DIMS: u32 = 4;
 const DEFAULT_ALIGNMENT: u64 = 32;
 
@@ -35,7 +35,9 @@ pub enum GgufError {
     BigEndian,
     #[error("GGUF version {0} is not supported (versions 2 and 3 are)")]
     UnsupportedVersion(u32),
-    #[error("the file ends early: reading {what} at byte {offset} needs {needed} bytes, but the file has {len}")]
+    #[error(
+        "the file ends early: reading {what} at byte {offset} needs {needed} bytes, but the file has {len}"
+    )]
     Truncated {
         what: &'static str,
         offset: u64,
@@ -45,7 +47,11 @@ pub enum GgufError {
     #[error("the file is truncated: its tensor data ends at byte {needed}, but the file has {len} bytes")]
     TensorDataTruncated { needed: u64, len: u64 },
     #[error("its {what} count {count} is out of range (at most {max})")]
-    TooMany { what: &'static str, count: u64, max: u64 },
+    TooMany {
+        what: &'static str,
+        count: u64,
+        max: u64,
+    },
     #[error("metadata {key:?}: {reason}")]
     BadMetadata { key: String, reason: String },
     #[error("tensor {name:?}: {reason}")]
@@ -179,7 +185,8 @@ impl GgufHeader {
     /// `<arch>.context_length`: the context the model was trained for.
     pub fn context_length(&self) -> Option<u64> {
         let arch = self.architecture()?;
-        self.get(&format!("{arch}.context_length")).and_then(Value::as_u64)
+        self.get(&format!("{arch}.context_length"))
+            .and_then(Value::as_u64)
     }
 
     /// `tokenizer.chat_template`: the model's Jinja chat template.
@@ -241,44 +248,38 @@ pub fn file_type_name(file_type: u64) -> Option<&'static str> {
     })
 }
 
-/// (elements per block, bytes per block) of a ggml tensor type, as in ggml's type traits.
+/// (elements per block, bytes per block) of a ggml tensor type, as in ggml's type traits
+/// (`ggml_blck_size`, `ggml_type_size`); ids 4, 5 and 31-33, 36-38 were removed from ggml.
 fn tensor_type_layout(ggml_type: u32) -> Option<(u64, u64)> {
     Some(match ggml_type {
-        0 => (1, 4),     // F32
-        1 => (1, 2),     // F16
-        2 => (32, 18),   // Q4_0
-        3 => (32, 20),   // Q4_1
-        6 => (32, 22),   // Q5_0
-        7 => (32, 24),   // Q5_1
-        8 => (32, 34),   // Q8_0
-        9 => (32, 36),   // Q8_1
-        10 => (256, 84), // Q2_K
-        11 => (256, 110),
-        12 => (256, 144),
-        13 => (256, 176),
-        14 => (256, 210),
-        15 => (256, 292), // Q8_K
-        16 => (256, 66),  // IQ2_XXS
-        17 => (256, 74),
-        18 => (256, 98),
-        19 => (256, 50),
-        20 => (32, 18), // IQ4_NL
-        21 => (256, 110),
-        22 => (256, 82),
-        23 => (256, 136), // IQ4_XS
-        24 => (1, 1),     // I8
-        25 => (1, 2),
-        26 => (1, 4),
-        27 => (1, 8),
-        28 => (1, 8),    // F64
-        29 => (256, 56), // IQ1_M
-        30 => (1, 2),    // BF16
-        34 => (256, 54), // TQ1_0
-        35 => (256, 66),
-        39 => (32, 17), // MXFP4
-        40 => (64, 36), // NVFP4
-        41 => (128, 18),
-        42 => (64, 18),
+        24 => (1, 1),          // I8
+        1 | 25 | 30 => (1, 2), // F16, I16, BF16
+        0 | 26 => (1, 4),      // F32, I32
+        27 | 28 => (1, 8),     // I64, F64
+        39 => (32, 17),        // MXFP4
+        2 | 20 => (32, 18),    // Q4_0, IQ4_NL
+        3 => (32, 20),         // Q4_1
+        6 => (32, 22),         // Q5_0
+        7 => (32, 24),         // Q5_1
+        8 => (32, 34),         // Q8_0
+        9 => (32, 36),         // Q8_1
+        42 => (64, 18),        // Q2_0
+        40 => (64, 36),        // NVFP4
+        41 => (128, 18),       // Q1_0
+        19 => (256, 50),       // IQ1_S
+        34 => (256, 54),       // TQ1_0
+        29 => (256, 56),       // IQ1_M
+        16 | 35 => (256, 66),  // IQ2_XXS, TQ2_0
+        17 => (256, 74),       // IQ2_XS
+        22 => (256, 82),       // IQ2_S
+        10 => (256, 84),       // Q2_K
+        18 => (256, 98),       // IQ3_XXS
+        11 | 21 => (256, 110), // Q3_K, IQ3_S
+        23 => (256, 136),      // IQ4_XS
+        12 => (256, 144),      // Q4_K
+        13 => (256, 176),      // Q5_K
+        14 => (256, 210),      // Q6_K
+        15 => (256, 292),      // Q8_K
         _ => return None,
     })
 }
@@ -307,7 +308,35 @@ pub fn check_complete(header: &GgufHeader, len: u64) -> Result<(), GgufError> {
 /// Parses the header from `reader`, which holds `len` bytes in all. Reads only the header
 /// (metadata and tensor table), never the tensor data.
 pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
-    let mut r = Reader { inner: reader, pos: 0, len };
+    let mut r = Reader {
+        inner: reader,
+        pos: 0,
+        len,
+    };
+    let (version, tensor_count, kv_count) = read_preamble(&mut r)?;
+    let metadata = read_metadata(&mut r, kv_count)?;
+    let alignment = match metadata.get("general.alignment") {
+        None => DEFAULT_ALIGNMENT,
+        Some(Value::U32(align)) if align.is_power_of_two() => u64::from(*align),
+        Some(_) => return Err(bad_metadata("general.alignment", "must be a power of two (u32)")),
+    };
+    let data_size = read_tensor_table(&mut r, tensor_count, alignment)?;
+    let data_offset = if tensor_count == 0 {
+        r.pos
+    } else {
+        align_up(r.pos, alignment).unwrap_or(u64::MAX)
+    };
+    Ok(GgufHeader {
+        version,
+        tensor_count,
+        metadata,
+        data_offset,
+        data_end: data_offset.saturating_add(data_size),
+    })
+}
+
+/// Magic, version, and the two counts.
+fn read_preamble(r: &mut Reader<impl Read>) -> Result<(u32, u64, u64), GgufError> {
     let magic: [u8; 4] = r.array("the magic number")?;
     if &magic != b"GGUF" {
         return Err(GgufError::NotGguf {
@@ -315,7 +344,8 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
         });
     }
     let version = r.u32("the version")?;
-    if version != 0 && version & 0xFFFF == 0 {
+    // A big-endian file's small version number reads as a multiple of 2^16 here.
+    if version != 0 && version.trailing_zeros() >= 16 {
         return Err(GgufError::BigEndian);
     }
     if !(2..=3).contains(&version) {
@@ -337,9 +367,12 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
             max: MAX_METADATA,
         });
     }
+    Ok((version, tensor_count, kv_count))
+}
 
+fn read_metadata(r: &mut Reader<impl Read>, count: u64) -> Result<BTreeMap<String, Value>, GgufError> {
     let mut metadata = BTreeMap::new();
-    for _ in 0..kv_count {
+    for _ in 0..count {
         let key = r.string("a metadata key", MAX_KEY_BYTES)?;
         if key.is_empty() {
             return Err(bad_metadata(&key, "the key is empty"));
@@ -350,24 +383,25 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
         let value = r.value(&key)?;
         metadata.insert(key, value);
     }
+    Ok(metadata)
+}
 
-    let alignment = match metadata.get("general.alignment") {
-        None => DEFAULT_ALIGNMENT,
-        Some(Value::U32(align)) if align.is_power_of_two() => u64::from(*align),
-        Some(_) => return Err(bad_metadata("general.alignment", "must be a power of two (u32)")),
-    };
-
+/// Reads the tensor table with llama.cpp's checks; returns the size of the tensor data.
+fn read_tensor_table(r: &mut Reader<impl Read>, count: u64, alignment: u64) -> Result<u64, GgufError> {
     let mut names = HashSet::new();
     let mut expected_offset = 0u64;
     let mut data_size = 0u64;
-    for _ in 0..tensor_count {
+    for _ in 0..count {
         let name = r.string("a tensor name", MAX_TENSOR_NAME_BYTES)?;
         if !names.insert(name.clone()) {
             return Err(bad_tensor(&name, "the name appears twice"));
         }
         let n_dims = r.u32("a tensor's dimension count")?;
         if n_dims > MAX_DIMS {
-            return Err(bad_tensor(&name, format!("{n_dims} dimensions (at most {MAX_DIMS})")));
+            return Err(bad_tensor(
+                &name,
+                format!("{n_dims} dimensions (at most {MAX_DIMS})"),
+            ));
         }
         let mut dims = [1u64; MAX_DIMS as usize];
         for dim in dims.iter_mut().take(n_dims as usize) {
@@ -383,14 +417,18 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
         if dims[0] % block != 0 {
             return Err(bad_tensor(
                 &name,
-                format!("{} elements per row is not a multiple of the block size {block}", dims[0]),
+                format!(
+                    "{} elements per row is not a multiple of the block size {block}",
+                    dims[0]
+                ),
             ));
         }
         let mut bytes = (dims[0] / block).checked_mul(block_bytes);
         for dim in &dims[1..] {
             bytes = bytes.and_then(|b| b.checked_mul(*dim));
         }
-        let bytes = bytes.ok_or_else(|| bad_tensor(&name, "its size overflows"))?;
+        let overflow = || bad_tensor(&name, "its size overflows");
+        let bytes = bytes.ok_or_else(overflow)?;
         let offset = r.u64("a tensor offset")?;
         if offset != expected_offset {
             return Err(bad_tensor(
@@ -398,29 +436,11 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufHeader, GgufError> {
                 format!("its data offset is {offset}, expected {expected_offset}"),
             ));
         }
-        let end = offset
-            .checked_add(bytes)
-            .ok_or_else(|| bad_tensor(&name, "its size overflows"))?;
+        let end = offset.checked_add(bytes).ok_or_else(overflow)?;
         data_size = data_size.max(end);
-        expected_offset = align_up(end, alignment).ok_or_else(|| bad_tensor(&name, "its size overflows"))?;
+        expected_offset = align_up(end, alignment).ok_or_else(overflow)?;
     }
-
-    let data_offset = if tensor_count == 0 {
-        r.pos
-    } else {
-        align_up(r.pos, alignment).ok_or(GgufError::TensorDataTruncated {
-            needed: u64::MAX,
-            len,
-        })?
-    };
-    let data_end = data_offset.checked_add(data_size).unwrap_or(u64::MAX);
-    Ok(GgufHeader {
-        version,
-        tensor_count,
-        metadata,
-        data_offset,
-        data_end,
-    })
+    Ok(data_size)
 }
 
 fn align_up(value: u64, alignment: u64) -> Option<u64> {
@@ -569,7 +589,7 @@ impl<R: Read> Reader<R> {
         let len = self.u64("an array length")?;
         // Every element takes at least `min_size` bytes: a count the file cannot hold is
         // refused before any work is done for it.
-        let least = len.checked_mul(element.min_size()).unwrap_or(u64::MAX);
+        let least = len.saturating_mul(element.min_size());
         self.ensure(WHAT, least)?;
         if element == ValueType::String {
             for _ in 0..len {

@@ -76,7 +76,9 @@ pub fn parse_tool_choice(output: &str, tools: &[ToolSpec]) -> Result<ToolChoice,
         let required = tool.parameters.get("required").and_then(Value::as_array);
         for key in required.into_iter().flatten().filter_map(Value::as_str) {
             if arguments.get(key).is_none() {
-                return Err(EngineError::InvalidOutput(format!("tool {name} needs argument {key}")));
+                return Err(EngineError::InvalidOutput(format!(
+                    "tool {name} needs argument {key}"
+                )));
             }
         }
     }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{self, Catalog, FileKind, ModelEntry, ModelRole};
@@ -215,7 +216,11 @@ impl Library {
             file: entry.file.clone(),
             state,
             size_bytes: on_disk.map(|m| m.len()).or(entry.size_bytes),
-            partial_bytes: if state == FileState::Partial { partial } else { None },
+            partial_bytes: if state == FileState::Partial {
+                partial
+            } else {
+                None
+            },
             sha256: entry.sha256.clone().or(recorded),
             verified,
             source: entry.source.clone(),
@@ -344,7 +349,10 @@ impl Library {
     pub fn import(&self, source: &Path, role: Option<ModelRole>) -> Result<Imported, EngineError> {
         let meta = fs::metadata(source).map_err(EngineError::io("read", source))?;
         if !meta.is_file() {
-            return Err(EngineError::Refused(format!("{} is not a file", source.display())));
+            return Err(EngineError::Refused(format!(
+                "{} is not a file",
+                source.display()
+            )));
         }
         let invalid = |reason| EngineError::InvalidGguf {
             path: source.to_owned(),
@@ -354,61 +362,14 @@ impl Library {
         if header.tensor_count == 0 {
             return Err(invalid(gguf::GgufError::NoTensors));
         }
-        fs::create_dir_all(&self.dir).map_err(EngineError::io("create", &self.dir))?;
-
-        // Copy while hashing, into a temporary file beside the destination.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".import-")
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .map_err(EngineError::io("create a temporary file in", &self.dir))?;
-        let mut input = File::open(source).map_err(EngineError::io("read", source))?;
-        let (bytes, sha256) = copy_hashing(&mut input, temp.as_file_mut())
-            .map_err(EngineError::io("copy", source))?;
-        if bytes != meta.len() {
-            return Err(EngineError::Refused(format!(
-                "{} changed while it was being imported",
-                source.display()
-            )));
-        }
+        let (temp, bytes, sha256) = self.copy_in(source, meta.len())?;
         gguf::check_complete(&header, bytes).map_err(invalid)?;
-        temp.as_file().sync_all().map_err(EngineError::io("sync", temp.path()))?;
-
         let source_name = source
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("model.gguf")
             .to_owned();
-        let known = self
-            .catalog
-            .entries()
-            .iter()
-            .find(|e| e.sha256.as_deref() == Some(sha256.as_str()))
-            .or_else(|| {
-                self.catalog
-                    .entries()
-                    .iter()
-                    .find(|e| e.file == source_name && e.sha256.is_none())
-            });
-        if let Some(entry) = known {
-            if role.is_some() && role != entry.role {
-                return Err(EngineError::Refused(format!(
-                    "{} is the catalog model `{}` (role {}); import it without --role, or change the \
-                     role in the catalog",
-                    source.display(),
-                    entry.name,
-                    entry.role.map_or("none", ModelRole::as_str)
-                )));
-            }
-        } else if let Some(entry) = self.catalog.entries().iter().find(|e| e.file == source_name) {
-            return Err(EngineError::Refused(format!(
-                "{} has the file name of the catalog model `{}`, but its sha256 {sha256} is not the \
-                 catalog's {}; rename the file to import it as a model of its own",
-                source.display(),
-                entry.name,
-                entry.sha256.as_deref().unwrap_or("-")
-            )));
-        }
+        let known = self.identify(source, &source_name, &sha256, role)?;
 
         let (name, file) = match known {
             Some(entry) => (entry.name.clone(), entry.file.clone()),
@@ -427,26 +388,10 @@ impl Library {
         if known.is_none() {
             let context = header
                 .context_length()
-                .map_or(u64::from(catalog::DEFAULT_CONTEXT_SIZE), |c| c.clamp(128, IMPORT_MAX_CONTEXT));
-            let record = ModelEntry {
-                name: name.clone(),
-                role,
-                source: None,
-                sha256: Some(sha256.clone()),
-                file: file.clone(),
-                size_bytes: Some(bytes),
-                context_size: u32::try_from(context).unwrap_or(catalog::DEFAULT_CONTEXT_SIZE),
-                gpu_layers: catalog::DEFAULT_GPU_LAYERS,
-                chat_template: None,
-                sampling: catalog::Sampling::default(),
-                default: false,
-                imported_from: Some(source.display().to_string()),
-                line: 0,
-            };
-            update_imported(&self.dir, |entries| {
-                entries.retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
-                entries.push(record);
-            })?;
+                .map_or(u64::from(catalog::DEFAULT_CONTEXT_SIZE), |c| {
+                    c.clamp(128, IMPORT_MAX_CONTEXT)
+                });
+            record_import(&self.dir, &name, role, &file, &sha256, bytes, context, source)?;
         }
         Ok(Imported {
             role: known.map_or(role, |e| e.role),
@@ -461,6 +406,70 @@ impl Library {
         })
     }
 
+    /// Copies `source` into a temporary file in the models folder while hashing it.
+    fn copy_in(&self, source: &Path, expected_len: u64) -> Result<(NamedTempFile, u64, String), EngineError> {
+        fs::create_dir_all(&self.dir).map_err(EngineError::io("create", &self.dir))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".import-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(EngineError::io("create a temporary file in", &self.dir))?;
+        let mut input = File::open(source).map_err(EngineError::io("read", source))?;
+        let (bytes, sha256) =
+            copy_hashing(&mut input, temp.as_file_mut()).map_err(EngineError::io("copy", source))?;
+        if bytes != expected_len {
+            return Err(EngineError::Refused(format!(
+                "{} changed while it was being imported",
+                source.display()
+            )));
+        }
+        readable_by_all(temp.as_file()).map_err(EngineError::io("set permissions of", temp.path()))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(EngineError::io("sync", temp.path()))?;
+        Ok((temp, bytes, sha256))
+    }
+
+    /// The catalog model a file is (by sha256, or by name when the catalog has no sha256 for
+    /// it), refusing a file that contradicts the catalog.
+    fn identify(
+        &self,
+        source: &Path,
+        source_name: &str,
+        sha256: &str,
+        role: Option<ModelRole>,
+    ) -> Result<Option<&ModelEntry>, EngineError> {
+        let entries = self.catalog.entries();
+        let known = entries
+            .iter()
+            .find(|e| e.sha256.as_deref() == Some(sha256))
+            .or_else(|| {
+                entries
+                    .iter()
+                    .find(|e| e.file == source_name && e.sha256.is_none())
+            });
+        if let Some(entry) = known {
+            if role.is_some() && role != entry.role {
+                return Err(EngineError::Refused(format!(
+                    "{} is the catalog model `{}` (role {}); import it without --role, or change the \
+                     role in the catalog",
+                    source.display(),
+                    entry.name,
+                    entry.role.map_or("none", ModelRole::as_str)
+                )));
+            }
+        } else if let Some(entry) = entries.iter().find(|e| e.file == source_name) {
+            return Err(EngineError::Refused(format!(
+                "{} has the file name of the catalog model `{}`, but its sha256 {sha256} is not the \
+                 catalog's {}; rename the file to import it as a model of its own",
+                source.display(),
+                entry.name,
+                entry.sha256.as_deref().unwrap_or("-")
+            )));
+        }
+        Ok(known)
+    }
+
     /// Refuses an import that would replace something else than an earlier import of itself.
     fn check_import_target(&self, name: &str, file: &str, sha256: &str) -> Result<(), EngineError> {
         if let Some(entry) = self.catalog.by_name(name) {
@@ -471,7 +480,9 @@ impl Library {
         }
         let earlier = self.imported.iter().find(|e| e.name.eq_ignore_ascii_case(name));
         let path = self.dir.join(file);
-        let existing = fs::metadata(&path).ok().and_then(|meta| read_checksum(&path, &meta));
+        let existing = fs::metadata(&path)
+            .ok()
+            .and_then(|meta| read_checksum(&path, &meta));
         if path.exists() && earlier.is_none_or(|e| e.file != file) && existing.as_deref() != Some(sha256) {
             return Err(EngineError::Refused(format!(
                 "the models folder already has another {file}; remove it first (agentbox models rm {file})"
@@ -490,7 +501,8 @@ impl Library {
             (file.clone(), file, false)
         } else {
             let mut err = self.unknown(name);
-            if let (Ok(role), EngineError::UnknownModel { known, .. }) = (name.parse::<ModelRole>(), &mut err) {
+            if let (Ok(role), EngineError::UnknownModel { known, .. }) = (name.parse::<ModelRole>(), &mut err)
+            {
                 let player = self.for_role(role).map_or("none", |e| e.name.as_str());
                 *known = format!("rm takes a model name, not a role; role {role} is played by {player}");
             }
@@ -520,6 +532,39 @@ impl Library {
     }
 }
 
+/// Adds (or replaces) an imported model in imported.toml.
+#[allow(clippy::too_many_arguments)]
+fn record_import(
+    dir: &Path,
+    name: &str,
+    role: Option<ModelRole>,
+    file: &str,
+    sha256: &str,
+    bytes: u64,
+    context: u64,
+    source: &Path,
+) -> Result<(), EngineError> {
+    let record = ModelEntry {
+        name: name.to_owned(),
+        role,
+        source: None,
+        sha256: Some(sha256.to_owned()),
+        file: file.to_owned(),
+        size_bytes: Some(bytes),
+        context_size: u32::try_from(context).unwrap_or(catalog::DEFAULT_CONTEXT_SIZE),
+        gpu_layers: catalog::DEFAULT_GPU_LAYERS,
+        chat_template: None,
+        sampling: catalog::Sampling::default(),
+        default: false,
+        imported_from: Some(source.display().to_string()),
+        line: 0,
+    };
+    update_imported(dir, |entries| {
+        entries.retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
+        entries.push(record);
+    })
+}
+
 /// A model name and file name for an imported file: its file name, made safe.
 fn imported_name(source_name: &str) -> (String, String) {
     let stem = source_name
@@ -528,7 +573,13 @@ fn imported_name(source_name: &str) -> (String, String) {
         .unwrap_or(source_name);
     let mut name: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .skip_while(|c| !c.is_ascii_alphanumeric())
         .take(120)
         .collect();
@@ -569,7 +620,10 @@ fn checksum_path(model: &Path) -> PathBuf {
 /// Writes `<file>.sha256` in `sha256sum` format (`sha256sum -c` checks it).
 pub(crate) fn write_checksum(model: &Path, sha256: &str) -> std::io::Result<()> {
     let file_name = model.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    write_atomically(&checksum_path(model), format!("{sha256}  {file_name}\n").as_bytes())
+    write_atomically(
+        &checksum_path(model),
+        format!("{sha256}  {file_name}\n").as_bytes(),
+    )
 }
 
 /// The recorded sha256 of `model`, if its record exists and is not older than the file.
@@ -582,7 +636,11 @@ fn read_checksum(model: &Path, meta: &fs::Metadata) -> Option<String> {
         return None;
     }
     let mut text = String::new();
-    File::open(&record).ok()?.take(256).read_to_string(&mut text).ok()?;
+    File::open(&record)
+        .ok()?
+        .take(256)
+        .read_to_string(&mut text)
+        .ok()?;
     catalog::normalize_sha256(text.split_whitespace().next()?).ok()
 }
 
@@ -590,9 +648,23 @@ fn read_checksum(model: &Path, meta: &fs::Metadata) -> Option<String> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new().prefix(".write-").tempfile_in(dir)?;
+    readable_by_all(temp.as_file())?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// Temporary files are created private (0600); model files and records are ordinary files
+/// (0644) that the server may read under another user than the CLI that wrote them.
+fn readable_by_all(file: &File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
     Ok(())
 }
 
@@ -605,7 +677,11 @@ fn sync_dir_blocking(dir: &Path) {
 fn read_imported(dir: &Path) -> Result<Vec<ModelEntry>, EngineError> {
     let path = dir.join(IMPORTED_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => Ok(catalog::parse_entries(&text, &path.display().to_string(), FileKind::Imported)?),
+        Ok(text) => Ok(catalog::parse_entries(
+            &text,
+            &path.display().to_string(),
+            FileKind::Imported,
+        )?),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(err) => Err(EngineError::io("read", path)(err)),
     }
@@ -625,7 +701,8 @@ fn update_imported(dir: &Path, change: impl FnOnce(&mut Vec<ModelEntry>)) -> Res
     let mut entries = read_imported(dir)?;
     change(&mut entries);
     let path = dir.join(IMPORTED_FILE);
-    let text = render_imported(&entries).map_err(|err| EngineError::io("write", &path)(std::io::Error::other(err)))?;
+    let text = render_imported(&entries)
+        .map_err(|err| EngineError::io("write", &path)(std::io::Error::other(err)))?;
     write_atomically(&path, text.as_bytes()).map_err(EngineError::io("write", &path))?;
     drop(lock);
     Ok(())

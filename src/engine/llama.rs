@@ -83,7 +83,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,9 @@ impl Generation {
                 GenerationEvent::Done(stats) => return Ok((text, stats)),
             }
         }
-        Err(EngineError::Decode("the model thread ended mid-generation".into()))
+        Err(EngineError::Decode(
+            "the model thread ended mid-generation".into(),
+        ))
     }
 }
 
@@ -125,7 +129,11 @@ impl Engine {
     }
 
     /// Starts a generation, loading the model first if needed.
-    pub async fn generate(&self, spec: &ModelSpec, request: GenerateRequest) -> Result<Generation, EngineError> {
+    pub async fn generate(
+        &self,
+        spec: &ModelSpec,
+        request: GenerateRequest,
+    ) -> Result<Generation, EngineError> {
         let (jobs, template) = self.ensure_loaded(spec).await?;
         let prompt = match &request.prompt {
             Prompt::Text(text) => text.clone(),
@@ -148,14 +156,23 @@ impl Engine {
     }
 
     /// Renders a conversation with the model's chat template (loading the model if needed).
-    pub async fn render_chat(&self, spec: &ModelSpec, messages: &[super::ChatMessage]) -> Result<String, EngineError> {
+    pub async fn render_chat(
+        &self,
+        spec: &ModelSpec,
+        messages: &[super::ChatMessage],
+    ) -> Result<String, EngineError> {
         let (_, template) = self.ensure_loaded(spec).await?;
         template.render(messages)
     }
 
     /// The models in memory.
     pub async fn loaded(&self) -> Vec<LoadedModel> {
-        self.resident.lock().await.values().map(|r| r.model.clone()).collect()
+        self.resident
+            .lock()
+            .await
+            .values()
+            .map(|r| r.model.clone())
+            .collect()
     }
 
     /// Unloads a model; generations already running finish first.
@@ -185,7 +202,10 @@ impl Engine {
         }
         // Least recently used models leave until the new one fits.
         while resident.values().map(|r| r.model.size_bytes).sum::<u64>() + size > budget {
-            let Some(oldest) = resident.iter().min_by_key(|(_, r)| r.last_used).map(|(path, _)| path.clone())
+            let Some(oldest) = resident
+                .iter()
+                .min_by_key(|(_, r)| r.last_used)
+                .map(|(path, _)| path.clone())
             else {
                 break;
             };
@@ -195,7 +215,10 @@ impl Engine {
         let config = worker::WorkerConfig {
             path: spec.path.clone(),
             slots: self.settings.slots.max(1),
-            context_per_slot: spec.context_size.unwrap_or(self.settings.context_per_slot).max(64),
+            context_per_slot: spec
+                .context_size
+                .unwrap_or(self.settings.context_per_slot)
+                .max(64),
             threads: i32::try_from(self.settings.threads.max(1)).unwrap_or(1),
             gpu_layers: spec.gpu_layers,
             batch_tokens: self.settings.batch_tokens.max(32),
@@ -232,10 +255,14 @@ impl Engine {
 
 /// The GPU backends compiled into this binary (cargo features `cuda`, `metal`, `vulkan`).
 pub fn compiled_gpu_backends() -> Vec<&'static str> {
-    [("cuda", cfg!(feature = "cuda")), ("metal", cfg!(feature = "metal")), ("vulkan", cfg!(feature = "vulkan"))]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect()
+    [
+        ("cuda", cfg!(feature = "cuda")),
+        ("metal", cfg!(feature = "metal")),
+        ("vulkan", cfg!(feature = "vulkan")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
 }
 
 /// The devices llama.cpp finds (CPU, and GPUs of the compiled backends), described for people.
@@ -244,6 +271,8 @@ pub fn devices() -> Result<Vec<String>, EngineError> {
     Ok(llama_cpp_2::list_llama_ggml_backend_devices()
         .into_iter()
         .map(|device| {
+            // Display only: GiB with one decimal.
+            #[allow(clippy::cast_precision_loss)]
             let gib = |bytes: usize| bytes as f64 / f64::from(1u32 << 30);
             format!(
                 "{} {} ({}, {:.1} GiB free of {:.1})",

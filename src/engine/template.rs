@@ -1,6 +1,6 @@
 //! Chat templates: the Jinja template a GGUF carries in `tokenizer.chat_template` (or a
 //! per-model override), rendered with minijinja. llama.cpp's built-in matcher guesses the
-//! format instead and silently drops system prompts of some models (SmolLM2's among them).
+//! format instead and silently drops system prompts of some models (`SmolLM2`'s among them).
 
 use minijinja::{Environment, Error, ErrorKind, Value, context};
 
@@ -17,7 +17,7 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat";
 
-/// Used when a model carries no template at all: ChatML, the most common format.
+/// Used when a model carries no template at all: `ChatML`, the most common format.
 pub const CHATML: &str = "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 impl ChatTemplate {
@@ -65,7 +65,10 @@ mod tests {
     fn chatml_keeps_the_system_prompt() {
         let template = ChatTemplate::new(CHATML, "", "<|im_end|>").unwrap();
         let text = template
-            .render(&[ChatMessage::new("system", "Be brief."), ChatMessage::new("user", "Hi")])
+            .render(&[
+                ChatMessage::new("system", "Be brief."),
+                ChatMessage::new("user", "Hi"),
+            ])
             .unwrap();
         assert_eq!(
             text,
@@ -77,7 +80,10 @@ mod tests {
     fn python_string_methods_and_raise_exception_work() {
         let source = "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}{{ messages[0].content.strip().upper() }}";
         let template = ChatTemplate::new(source, "", "").unwrap();
-        assert_eq!(template.render(&[ChatMessage::new("user", "  hi ")]).unwrap(), "HI");
+        assert_eq!(
+            template.render(&[ChatMessage::new("user", "  hi ")]).unwrap(),
+            "HI"
+        );
         let err = template.render(&[ChatMessage::new("system", "x")]).unwrap_err();
         assert!(err.to_string().contains("first must be user"), "{err}");
     }

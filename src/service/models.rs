@@ -167,19 +167,23 @@ impl ModelService {
         let models = infos
             .into_iter()
             .map(|info| {
-                let download = registry.get(&info.name).and_then(|slot| match &*slot.updates.borrow() {
-                    PullState::Starting => Some(downloading(&Progress {
-                        done: info.partial_bytes.unwrap_or(0),
-                        total: info.size_bytes,
-                        rate: 0.0,
-                        eta_secs: None,
-                    })),
-                    PullState::Downloading(progress) => Some(downloading(progress)),
-                    PullState::Failed(err) if info.state != FileState::Present => Some(DownloadStatus::Failed {
-                        error: err.to_string(),
-                    }),
-                    _ => None,
-                });
+                let download = registry
+                    .get(&info.name)
+                    .and_then(|slot| match &*slot.updates.borrow() {
+                        PullState::Starting => Some(downloading(&Progress {
+                            done: info.partial_bytes.unwrap_or(0),
+                            total: info.size_bytes,
+                            rate: 0.0,
+                            eta_secs: None,
+                        })),
+                        PullState::Downloading(progress) => Some(downloading(progress)),
+                        PullState::Failed(err) if info.state != FileState::Present => {
+                            Some(DownloadStatus::Failed {
+                                error: err.to_string(),
+                            })
+                        }
+                        _ => None,
+                    });
                 ModelStatus { info, download }
             })
             .collect();
@@ -202,7 +206,11 @@ impl ModelService {
     /// Starts (or joins) the download of a model, for the operator (CLI, background pulls).
     /// Unknown models and refusals that need no network are errors here; everything after the
     /// start arrives on the handle.
-    pub async fn start_pull(&self, name_or_role: &str, allow_unverified: bool) -> Result<PullHandle, ServiceError> {
+    pub async fn start_pull(
+        &self,
+        name_or_role: &str,
+        allow_unverified: bool,
+    ) -> Result<PullHandle, ServiceError> {
         let library = self.library().await?;
         let entry = library.find(name_or_role)?.clone();
         let present = library.is_present(&entry);
@@ -273,6 +281,10 @@ impl ModelService {
                     if registry.get(&entry.name).is_some_and(|slot| slot.id == id) {
                         registry.remove(&entry.name);
                     }
+                }
+                Err(err @ EngineError::Cancelled { .. }) => {
+                    tracing::info!(model = %entry.name, "model download stopped; the next pull resumes it");
+                    sender.send_replace(PullState::Failed(Arc::new(err)));
                 }
                 Err(err) => {
                     tracing::warn!(model = %entry.name, error = %err, "model download failed");
@@ -396,7 +408,9 @@ impl ModelService {
             }
             if let PullState::Downloading(progress) = &*handle.updates.borrow() {
                 let percent = progress.percent().unwrap_or(0);
-                if percent >= logged_percent.saturating_add(10) || logged_at.elapsed() >= Duration::from_secs(30) {
+                if percent >= logged_percent.saturating_add(10)
+                    || logged_at.elapsed() >= Duration::from_secs(30)
+                {
                     logged_percent = percent - percent % 10;
                     logged_at = Instant::now();
                     tracing::info!(

@@ -20,8 +20,9 @@ use super::StoreError;
 const SOCKET_PORT: u16 = 5432;
 /// Unix socket paths are limited to about 108 bytes.
 const MAX_SOCKET_PATH: usize = 100;
-/// How long a stuck server may take to stop before we give up on it.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to stop (it closes its backend, which can take seconds on a
+/// loaded machine) before we give up on it as stuck.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct EmbeddedDb {
@@ -89,7 +90,7 @@ impl EmbeddedDb {
             }
             Ok(Err(err)) => tracing::error!(%err, "embedded database shutdown panicked"),
             Err(_) => {
-                tracing::error!("embedded database did not stop within 10 s; leaving it");
+                tracing::error!("embedded database did not stop within 30 s; leaving it");
             }
         }
     }

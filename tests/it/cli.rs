@@ -166,7 +166,16 @@ async fn serve_stops_cleanly_on_sigterm() {
     drop(listener);
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_agentbox"))
-        .args(["serve", "--tls", "off", "--http-listen", "off", "--listen", &listen, "--data-dir"])
+        .args([
+            "serve",
+            "--tls",
+            "off",
+            "--http-listen",
+            "off",
+            "--listen",
+            &listen,
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .env_remove("DATABASE_URL")
         .env("AGENTBOX_LOG_FORMAT", "json")
@@ -181,13 +190,19 @@ async fn serve_stops_cleanly_on_sigterm() {
         assert!(child.try_wait().unwrap().is_none(), "serve exited early");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let stopped = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stopped.elapsed().as_secs() < 12, "drains within the 10 s grace");
     let logs = stderr(&output);
-    assert!(logs.lines().all(|line| line.starts_with('{')), "JSON logs off a terminal: {logs}");
+    assert!(
+        logs.lines().all(|line| line.starts_with('{')),
+        "JSON logs off a terminal: {logs}"
+    );
     assert!(logs.contains("\"stopped\""), "{logs}");
 }

@@ -2,6 +2,7 @@
 //! support, dropping connections half-way), sha256 checks, import of real and damaged GGUF
 //! files, the SSE pull endpoint, `/ready`, and the `agentbox models` commands.
 
+use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,7 +45,9 @@ fn test_model() -> PathBuf {
 
 /// Deterministic bytes standing in for a model file.
 fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31 + 7) % 251) as u8).collect()
+    (0..len)
+        .map(|i| u8::try_from((i * 31 + 7) % 251).unwrap())
+        .collect()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -139,7 +142,10 @@ async fn serve_file(State(state): State<Arc<ServerState>>, uri: Uri, headers: He
     let until = cut.map_or(len, |cut| cut.max(from)).min(len);
     let chunks: Vec<Bytes> = (from..until)
         .step_by(64 * 1024)
-        .map(|at| state.data.slice(at as usize..(at + 64 * 1024).min(until) as usize))
+        .map(|at| {
+            let (at, end) = (usize::try_from(at).unwrap(), usize::try_from(until).unwrap());
+            state.data.slice(at..(at + 64 * 1024).min(end))
+        })
         .collect();
     let delay = manners.chunk_delay;
     let mut stream: BoxStream<'static, io::Result<Bytes>> = futures::stream::iter(chunks)
@@ -188,10 +194,10 @@ impl Folder {
             "[[model]]\nname = \"tiny\"\nrole = \"fast\"\nsource = \"{url}\"\nfile = \"tiny.gguf\"\n"
         );
         if let Some(sha) = sha256 {
-            entry.push_str(&format!("sha256 = \"{sha}\"\n"));
+            let _ = writeln!(entry, "sha256 = \"{sha}\"");
         }
         if let Some(size) = size {
-            entry.push_str(&format!("size_bytes = {size}\n"));
+            let _ = writeln!(entry, "size_bytes = {size}");
         }
         std::fs::write(dir.path().join("models.toml"), entry).unwrap();
         Self { dir }
@@ -221,11 +227,13 @@ impl Folder {
             extra_env: self.env(),
             ..Options::default()
         };
-        ModelService::new(&settings_for(&self.data_dir(), &options, None)).with_download_options(DownloadOptions {
-            backoff: Duration::from_millis(10),
-            max_attempts_without_progress: 3,
-            ..DownloadOptions::default()
-        })
+        ModelService::new(&settings_for(&self.data_dir(), &options, None)).with_download_options(
+            DownloadOptions {
+                backoff: Duration::from_millis(10),
+                max_attempts_without_progress: 3,
+                ..DownloadOptions::default()
+            },
+        )
     }
 
     fn files(&self) -> Vec<String> {
@@ -251,7 +259,7 @@ async fn finish(handle: PullHandle) -> (Vec<PullState>, PullState) {
             return (seen, state);
         }
         seen.push(state);
-        tokio::time::timeout(Duration::from_secs(60), updates.changed())
+        tokio::time::timeout(Duration::from_mins(1), updates.changed())
             .await
             .expect("the pull makes progress")
             .expect("the pull reports its end");
@@ -277,7 +285,14 @@ fn failed(state: PullState) -> Arc<EngineError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_pull_verifies_the_sha256_and_renames_only_when_complete() {
     let data = payload(3 << 20);
-    let server = FileServer::start(data.clone(), Manners { ranges: true, ..Manners::default() }).await;
+    let server = FileServer::start(
+        data.clone(),
+        Manners {
+            ranges: true,
+            ..Manners::default()
+        },
+    )
+    .await;
     let folder = Folder::new(&server.url(), Some(&sha256(&data)), Some(data.len()));
     let service = folder.service();
 
@@ -288,9 +303,14 @@ async fn models_pull_verifies_the_sha256_and_renames_only_when_complete() {
     assert!(pulled.verified && !pulled.already_present);
     assert_eq!(pulled.sha256.as_deref(), Some(sha256(&data).as_str()));
     assert_eq!(std::fs::read(folder.models().join("tiny.gguf")).unwrap(), data);
-    assert_eq!(folder.files(), ["tiny.gguf", "tiny.gguf.sha256"], "no .part is left");
+    assert_eq!(
+        folder.files(),
+        ["tiny.gguf", "tiny.gguf.sha256"],
+        "no .part is left"
+    );
     assert!(
-        seen.iter().any(|s| matches!(s, PullState::Downloading(p) if p.total == Some(data.len() as u64))),
+        seen.iter()
+            .any(|s| matches!(s, PullState::Downloading(p) if p.total == Some(data.len() as u64))),
         "progress names the total: {seen:?}"
     );
     assert_eq!(server.ranges_asked(), [None]);
@@ -323,7 +343,11 @@ async fn models_pull_resumes_with_a_range_request_after_a_dropped_connection() {
     )
     .await;
     let folder = Folder::new(&server.url(), Some(&sha256(&data)), None);
-    let pulled = done(finish(folder.service().start_pull("tiny", false).await.unwrap()).await.1);
+    let pulled = done(
+        finish(folder.service().start_pull("tiny", false).await.unwrap())
+            .await
+            .1,
+    );
     assert!(pulled.verified);
     assert_eq!(std::fs::read(folder.models().join("tiny.gguf")).unwrap(), data);
     let asked = server.ranges_asked();
@@ -355,8 +379,14 @@ async fn models_pull_cut_for_good_leaves_only_the_part_and_the_next_pull_resumes
     let err = failed(finish(service.start_pull("tiny", false).await.unwrap()).await.1);
     assert!(matches!(*err, EngineError::Download { .. }), "{err}");
     assert!(err.to_string().contains("gave up"), "{err}");
-    assert_eq!(folder.files(), ["tiny.gguf.part"], "never a half file under the final name");
-    let partial = std::fs::metadata(folder.models().join("tiny.gguf.part")).unwrap().len();
+    assert_eq!(
+        folder.files(),
+        ["tiny.gguf.part"],
+        "never a half file under the final name"
+    );
+    let partial = std::fs::metadata(folder.models().join("tiny.gguf.part"))
+        .unwrap()
+        .len();
     assert!(partial > 0 && partial <= cut, "{partial}");
 
     let listed = service.list().await.unwrap();
@@ -367,7 +397,11 @@ async fn models_pull_cut_for_good_leaves_only_the_part_and_the_next_pull_resumes
 
     server.set(|m| m.drop_always_at = None);
     let before = server.ranges_asked().len();
-    let pulled = done(finish(folder.service().start_pull("tiny", false).await.unwrap()).await.1);
+    let pulled = done(
+        finish(folder.service().start_pull("tiny", false).await.unwrap())
+            .await
+            .1,
+    );
     assert_eq!(pulled.resumed_from, partial, "the next run starts from the .part");
     assert!(pulled.verified);
     assert_eq!(
@@ -391,29 +425,54 @@ async fn models_pull_from_a_server_without_ranges_restarts_from_zero() {
     )
     .await;
     let folder = Folder::new(&server.url(), Some(&sha256(&data)), Some(data.len()));
-    let pulled = done(finish(folder.service().start_pull("tiny", false).await.unwrap()).await.1);
+    let pulled = done(
+        finish(folder.service().start_pull("tiny", false).await.unwrap())
+            .await
+            .1,
+    );
     assert!(pulled.verified);
     assert_eq!(std::fs::read(folder.models().join("tiny.gguf")).unwrap(), data);
     let asked = server.ranges_asked();
     assert_eq!(asked.len(), 2);
-    assert!(asked[1].is_some(), "it tried to resume; the server answered 200 with the whole file");
+    assert!(
+        asked[1].is_some(),
+        "it tried to resume; the server answered 200 with the whole file"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_pull_with_a_wrong_sha256_is_refused_and_leaves_no_file() {
     let data = payload(1 << 20);
-    let server = FileServer::start(data.clone(), Manners { ranges: true, ..Manners::default() }).await;
+    let server = FileServer::start(
+        data.clone(),
+        Manners {
+            ranges: true,
+            ..Manners::default()
+        },
+    )
+    .await;
     let wrong = sha256(b"something else");
     let folder = Folder::new(&server.url(), Some(&wrong), None);
-    let err = failed(finish(folder.service().start_pull("tiny", false).await.unwrap()).await.1);
+    let err = failed(
+        finish(folder.service().start_pull("tiny", false).await.unwrap())
+            .await
+            .1,
+    );
     assert!(matches!(*err, EngineError::ChecksumMismatch { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains(&wrong) && message.contains(&sha256(&data)), "{message}");
+    assert!(
+        message.contains(&wrong) && message.contains(&sha256(&data)),
+        "{message}"
+    );
     assert_eq!(folder.files(), Vec::<String>::new(), "the .part is deleted too");
 
     // A size other than the catalog's is refused before the body is downloaded.
     let folder = Folder::new(&server.url(), Some(&sha256(&data)), Some(data.len() + 1));
-    let err = failed(finish(folder.service().start_pull("tiny", false).await.unwrap()).await.1);
+    let err = failed(
+        finish(folder.service().start_pull("tiny", false).await.unwrap())
+            .await
+            .1,
+    );
     assert!(matches!(*err, EngineError::SizeMismatch { .. }), "{err}");
     assert_eq!(folder.files(), Vec::<String>::new());
 }
@@ -442,7 +501,10 @@ async fn models_without_a_sha256_need_allow_unverified_and_pulls_are_joined() {
 
     let first = service.start_pull("tiny", true).await.unwrap();
     let second = service.start_pull("fast", true).await.unwrap();
-    assert!(!first.joined && second.joined, "the second request joins the running pull");
+    assert!(
+        !first.joined && second.joined,
+        "the second request joins the running pull"
+    );
     match service.remove("tiny").await {
         Err(ServiceError::Conflict { code, .. }) => assert_eq!(code, "pull_in_progress"),
         other => panic!("rm during a pull must be refused, got {other:?}"),
@@ -456,98 +518,117 @@ async fn models_without_a_sha256_need_allow_unverified_and_pulls_are_joined() {
     assert_eq!(folder.files(), Vec::<String>::new());
 }
 
+/// A catalog with `tiny` (role fast, with sha256) and `loose` (role code, without) on `server`.
+fn two_model_folder(server: &FileServer, data: &[u8]) -> Folder {
+    let folder = Folder::new(&server.url(), Some(&sha256(data)), Some(data.len()));
+    let mut catalog = std::fs::read_to_string(folder.catalog()).unwrap();
+    let _ = write!(
+        catalog,
+        "\n[[model]]\nname = \"loose\"\nrole = \"code\"\nsource = \"{}\"\nfile = \"loose.gguf\"\n",
+        server.url()
+    );
+    std::fs::write(folder.catalog(), catalog).unwrap();
+    folder
+}
+
+async fn ready(app: &TestApp) -> Value {
+    let response = app.client().get(app.url("/ready")).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+async fn pull_events(session: &crate::support::Session, path: &str) -> Vec<(String, Value)> {
+    let response = session.request(Method::POST, path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    parse_sse(&response.text().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_api_streams_pull_progress_to_admins_and_ready_reports_models() {
     let data = payload(2 << 20);
-    let server = FileServer::start(data.clone(), Manners { ranges: true, ..Manners::default() }).await;
-    let folder = Folder::new(&server.url(), Some(&sha256(&data)), Some(data.len()));
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(folder.catalog())
-        .and_then(|mut f| {
-            io::Write::write_all(
-                &mut f,
-                format!(
-                    "\n[[model]]\nname = \"loose\"\nrole = \"code\"\nsource = \"{}\"\nfile = \"loose.gguf\"\n",
-                    server.url()
-                )
-                .as_bytes(),
-            )
-        })
-        .unwrap();
+    let manners = Manners {
+        ranges: true,
+        ..Manners::default()
+    };
+    let server = FileServer::start(data.clone(), manners).await;
+    let folder = two_model_folder(&server, &data);
     let app = TestApp::start_with(Options {
         extra_env: folder.env(),
         ..Options::default()
     })
     .await;
     let anonymous = app.client().get(app.url("/api/v1/models")).send().await.unwrap();
-    assert_eq!(error_code(anonymous).await, (StatusCode::UNAUTHORIZED, "unauthenticated".into()));
-
+    assert_eq!(error_code(anonymous).await.1, "unauthenticated");
     let admin = app.setup_admin().await;
     app.create_user("member@example.com", "Acme Test", false).await;
     let member = app.login("member@example.com", crate::support::PASSWORD).await;
 
-    let ready: Value = app.client().get(app.url("/ready")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(ready["ready"], true, "missing models do not make the platform unready");
-    assert_eq!(ready["models"][0]["name"], "tiny");
-    assert_eq!(ready["models"][0]["state"], "missing");
-
-    let pull = |session: &crate::support::Session, path: &str| session.request(Method::POST, path).send();
-    let response = pull(&member, "/api/v1/models/tiny/pull").await.unwrap();
-    assert_eq!(error_code(response).await, (StatusCode::FORBIDDEN, "forbidden".into()));
-    let response = pull(&admin, "/api/v1/models/nope/pull").await.unwrap();
-    assert_eq!(error_code(response).await, (StatusCode::NOT_FOUND, "model_not_found".into()));
-    let response = pull(&admin, "/api/v1/models/loose/pull").await.unwrap();
+    let before = ready(&app).await;
     assert_eq!(
-        error_code(response).await,
-        (StatusCode::UNPROCESSABLE_ENTITY, "unverified_model".into())
+        before["ready"], true,
+        "missing models do not make the platform unready"
     );
-    let response = pull(&admin, "/api/v1/models/tiny/pull?bogus=1").await.unwrap();
-    assert_eq!(error_code(response).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(before["models"][0]["name"], "tiny");
+    assert_eq!(before["models"][0]["state"], "missing");
 
-    let response = pull(&admin, "/api/v1/models/fast/pull").await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let events = parse_sse(&response.text().await.unwrap());
-    assert!(events.len() >= 2, "{events:?}");
-    assert!(events[..events.len() - 1].iter().all(|(name, _)| name == "progress"), "{events:?}");
-    let progress = &events[events.len() - 2].1;
-    for key in ["done", "total", "rate", "eta_secs"] {
-        assert!(progress.get(key).is_some(), "progress has {key}: {progress}");
+    for (session, path, status, code) in [
+        (
+            &member,
+            "/api/v1/models/tiny/pull",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &admin,
+            "/api/v1/models/nope/pull",
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+        ),
+        (
+            &admin,
+            "/api/v1/models/loose/pull",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unverified_model",
+        ),
+        (
+            &admin,
+            "/api/v1/models/tiny/pull?bogus=1",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+    ] {
+        let response = session.request(Method::POST, path).send().await.unwrap();
+        assert_eq!(error_code(response).await, (status, code.to_owned()), "{path}");
     }
+
+    let events = pull_events(&admin, "/api/v1/models/fast/pull").await;
+    assert!(events.len() >= 2, "{events:?}");
     let (last, body) = events.last().unwrap();
     assert_eq!(last, "done", "{events:?}");
-    assert_eq!(body["name"], "tiny");
-    assert_eq!(body["verified"], true);
+    assert_eq!((&body["name"], &body["verified"]), (&"tiny".into(), &true.into()));
     assert_eq!(body["bytes"], data.len());
+    for (name, progress) in &events[..events.len() - 1] {
+        assert_eq!(name, "progress", "{events:?}");
+        for key in ["done", "total", "rate", "eta_secs"] {
+            assert!(progress.get(key).is_some(), "progress has {key}: {progress}");
+        }
+    }
 
-    let events = parse_sse(
-        &pull(&admin, "/api/v1/models/loose/pull?allow_unverified=true")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let events = pull_events(&admin, "/api/v1/models/loose/pull?allow_unverified=true").await;
     assert_eq!(events.last().unwrap().0, "done");
     assert_eq!(events.last().unwrap().1["verified"], false);
 
     let listed: Value = member.get("/api/v1/models").await.json().await.unwrap();
-    let names: Vec<(&str, &str)> = listed["models"]
+    let states: Vec<(&str, &str)> = listed["models"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| (m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(names, [("tiny", "present"), ("loose", "present")]);
-
-    let ready: Value = app.client().get(app.url("/ready")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(ready["models"][0]["state"], "present", "{ready}");
+    assert_eq!(states, [("tiny", "present"), ("loose", "present")]);
+    let after = ready(&app).await;
+    assert_eq!(after["models"][0]["state"], "present", "{after}");
     app.stop().await;
 }
 
@@ -612,32 +693,58 @@ async fn models_import_takes_the_test_model_and_refuses_damaged_copies() {
     let output = agentbox_models(&["import", truncated.to_str().unwrap()], &folder);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     let message = text(&output.stderr);
-    assert!(message.contains("truncated") && message.contains("truncated.gguf"), "{message}");
+    assert!(
+        message.contains("truncated") && message.contains("truncated.gguf"),
+        "{message}"
+    );
     assert_eq!(message.trim().lines().count(), 1, "{message}");
 
     let header_only = folder.dir.path().join("header.gguf");
     damaged_copy(&model, &header_only, 4096, |_| {});
     let output = agentbox_models(&["import", header_only.to_str().unwrap()], &folder);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("ends early"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("ends early"),
+        "{}",
+        text(&output.stderr)
+    );
 
     let not_gguf = folder.dir.path().join("zip.gguf");
-    damaged_copy(&model, &not_gguf, len, |bytes| bytes[..4].copy_from_slice(b"PK\x03\x04"));
+    damaged_copy(&model, &not_gguf, len, |bytes| {
+        bytes[..4].copy_from_slice(b"PK\x03\x04");
+    });
     let output = agentbox_models(&["import", not_gguf.to_str().unwrap()], &folder);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("not a GGUF file"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("not a GGUF file"),
+        "{}",
+        text(&output.stderr)
+    );
 
     let absurd = folder.dir.path().join("absurd.gguf");
-    damaged_copy(&model, &absurd, len, |bytes| bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes()));
+    damaged_copy(&model, &absurd, len, |bytes| {
+        bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    });
     let output = agentbox_models(&["import", absurd.to_str().unwrap()], &folder);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("metadata count"), "{}", text(&output.stderr));
-    assert_eq!(folder.files(), Vec::<String>::new(), "refused imports leave nothing behind");
+    assert!(
+        text(&output.stderr).contains("metadata count"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        folder.files(),
+        Vec::<String>::new(),
+        "refused imports leave nothing behind"
+    );
 
     let output = agentbox_models(&["import", model.to_str().unwrap(), "--role", "fast"], &folder);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("imported SmolLM2-135M-Instruct.Q4_1 (role fast"), "{stdout}");
+    assert!(
+        stdout.contains("imported SmolLM2-135M-Instruct.Q4_1 (role fast"),
+        "{stdout}"
+    );
     assert!(stdout.contains("llama Q4_1"), "{stdout}");
     assert_eq!(
         std::fs::read(folder.models().join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap(),
@@ -653,7 +760,10 @@ async fn models_import_takes_the_test_model_and_refuses_damaged_copies() {
         .unwrap_or_else(|| panic!("{listing}"));
     assert!(line.contains(" fast ") && line.contains("present"), "{line}");
     let catalog_line = listing.lines().find(|l| l.starts_with("tiny ")).unwrap();
-    assert!(catalog_line.contains("(fast)") && catalog_line.contains("missing"), "{catalog_line}");
+    assert!(
+        catalog_line.contains("(fast)") && catalog_line.contains("missing"),
+        "{catalog_line}"
+    );
 
     let output = agentbox_models(&["import", model.to_str().unwrap(), "--role", "quick"], &folder);
     assert_eq!(output.status.code(), Some(2));
@@ -669,12 +779,23 @@ async fn models_import_takes_the_test_model_and_refuses_damaged_copies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_cli_pull_exit_codes_and_bad_catalogs() {
     let data = payload(1 << 20);
-    let server = FileServer::start(data.clone(), Manners { ranges: true, ..Manners::default() }).await;
+    let server = FileServer::start(
+        data.clone(),
+        Manners {
+            ranges: true,
+            ..Manners::default()
+        },
+    )
+    .await;
     let folder = Folder::new(&server.url(), Some(&sha256(&data)), Some(data.len()));
 
     let output = agentbox_models(&["pull", "fast"], &folder);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("pulled tiny ("), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("pulled tiny ("),
+        "{}",
+        text(&output.stdout)
+    );
     assert!(text(&output.stdout).contains("sha256 verified"));
     let output = agentbox_models(&["pull", "tiny"], &folder);
     assert_eq!(output.status.code(), Some(0));
@@ -685,7 +806,11 @@ async fn models_cli_pull_exit_codes_and_bad_catalogs() {
     assert!(text(&output.stderr).contains("unknown model `nope`"));
 
     // A server that answers 404: a runtime failure, one line, exit 1.
-    let missing = Folder::new(&server.url().replace("model.gguf", "gone.gguf"), Some(&sha256(&data)), None);
+    let missing = Folder::new(
+        &server.url().replace("model.gguf", "gone.gguf"),
+        Some(&sha256(&data)),
+        None,
+    );
     let output = agentbox_models(&["pull", "tiny"], &missing);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("404"), "{}", text(&output.stderr));

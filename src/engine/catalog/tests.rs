@@ -44,11 +44,26 @@ fn entry(extra: &str) -> String {
 fn the_built_in_catalog_names_every_role_with_an_https_source() {
     let catalog = Catalog::parse(BUILT_IN, "models.toml").unwrap();
     for role in ModelRole::ALL {
-        let model = catalog.for_role(role).unwrap_or_else(|| panic!("no model for {role}"));
-        assert!(model.source.as_deref().unwrap().starts_with("https://huggingface.co/"));
-        assert!(model.file.ends_with(".gguf"));
+        let model = catalog
+            .for_role(role)
+            .unwrap_or_else(|| panic!("no model for {role}"));
+        assert!(
+            model
+                .source
+                .as_deref()
+                .unwrap()
+                .starts_with("https://huggingface.co/")
+        );
+        assert!(
+            Path::new(&model.file)
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
+        );
     }
-    assert_eq!(catalog.for_role(ModelRole::Fast).unwrap().name, "llama-3.2-3b-instruct");
+    assert_eq!(
+        catalog.for_role(ModelRole::Fast).unwrap().name,
+        "llama-3.2-3b-instruct"
+    );
     assert_eq!(catalog.for_role(ModelRole::Reasoning).unwrap().name, "qwq-32b");
     assert_eq!(
         catalog.for_role(ModelRole::Code).unwrap().name,
@@ -76,7 +91,11 @@ fn a_missing_file_falls_back_to_the_built_in_catalog() {
 fn entries_are_found_by_name_or_role_and_defaults_win() {
     let catalog = Catalog::parse(GOOD, "models.toml").unwrap();
     let small = catalog.by_name("SMALL").unwrap();
-    assert_eq!(small.sha256.as_deref().unwrap()[..6], *"abcdef", "hex is lower-cased");
+    assert_eq!(
+        small.sha256.as_deref().unwrap()[..6],
+        *"abcdef",
+        "hex is lower-cased"
+    );
     assert_eq!(small.context_size, DEFAULT_CONTEXT_SIZE);
     assert_eq!(small.gpu_layers, DEFAULT_GPU_LAYERS);
     assert_eq!(small.sampling, Sampling::default());
@@ -87,36 +106,80 @@ fn entries_are_found_by_name_or_role_and_defaults_win() {
     assert_eq!(preferred.context_size, 2048);
     assert_eq!(preferred.gpu_layers, 0);
     assert!(preferred.sha256.is_none());
-    assert_eq!(preferred.sampling.temperature, 0.0);
+    assert!(preferred.sampling.temperature.abs() < f32::EPSILON);
     assert_eq!(preferred.sampling.top_k, 0);
-    assert_eq!(preferred.sampling.top_p, Sampling::default().top_p);
+    assert!((preferred.sampling.top_p - Sampling::default().top_p).abs() < f32::EPSILON);
     assert!(catalog.for_role(ModelRole::Embedding).is_none());
 }
 
 #[test]
 fn each_kind_of_mistake_is_reported_with_its_line() {
     let cases: &[(String, &str, &str)] = &[
-        (entry("").replace("\"code\"", "\"coding\""), "line 3", "unknown role \"coding\""),
+        (
+            entry("").replace("\"code\"", "\"coding\""),
+            "line 3",
+            "unknown role \"coding\"",
+        ),
         (entry("sha256 = \"abc\""), "line 6", "64 hexadecimal characters"),
         (entry("sha256 = \"zz\""), "line 6", "sha256"),
-        (entry("").replace("https://example.com", "http://example.com"), "line 4", "https://"),
-        (entry("").replace("https://example.com/m.gguf", "not a url"), "line 4", "not a URL"),
-        (entry("").replace("\"m.gguf\"", "\"../m.gguf\""), "line 5", "plain file name"),
-        (entry("").replace("\"m.gguf\"", "\"sub/m.gguf\""), "line 5", "plain file name"),
-        (entry("").replace("\"m.gguf\"", "\"m.bin\""), "line 5", "must end with .gguf"),
+        (
+            entry("").replace("https://example.com", "http://example.com"),
+            "line 4",
+            "https://",
+        ),
+        (
+            entry("").replace("https://example.com/m.gguf", "not a url"),
+            "line 4",
+            "not a URL",
+        ),
+        (
+            entry("").replace("\"m.gguf\"", "\"../m.gguf\""),
+            "line 5",
+            "plain file name",
+        ),
+        (
+            entry("").replace("\"m.gguf\"", "\"sub/m.gguf\""),
+            "line 5",
+            "plain file name",
+        ),
+        (
+            entry("").replace("\"m.gguf\"", "\"m.bin\""),
+            "line 5",
+            "must end with .gguf",
+        ),
         (entry("").replace("name = \"m\"\n", ""), "line 1", "has no `name`"),
-        (entry("").replace("role = \"code\"\n", ""), "line 1", "model `m` has no `role`"),
-        (entry("").replace("file = \"m.gguf\"\n", ""), "line 1", "has no `file`"),
-        (entry("").replace("\"m\"", "\"bad name\""), "line 2", "model name \"bad name\""),
+        (
+            entry("").replace("role = \"code\"\n", ""),
+            "line 1",
+            "model `m` has no `role`",
+        ),
+        (
+            entry("").replace("file = \"m.gguf\"\n", ""),
+            "line 1",
+            "has no `file`",
+        ),
+        (
+            entry("").replace("\"m\"", "\"bad name\""),
+            "line 2",
+            "model name \"bad name\"",
+        ),
         (entry("").replace("\"m\"", "\"fast\""), "line 2", "is a role name"),
         (entry("size_bytes = 0"), "line 6", "more than 0"),
         (entry("size_bytes = -5"), "line 6", "-5"),
         (entry("context_size = 10"), "line 6", "context_size"),
-        (entry("sampling = { temperature = 9.0 }"), "line 6", "sampling.temperature = 9"),
+        (
+            entry("sampling = { temperature = 9.0 }"),
+            "line 6",
+            "sampling.temperature = 9",
+        ),
         (entry("sampling = { top_k = 5000 }"), "line 6", "top_k"),
         (entry("sha265 = \"x\""), "line 6", "unknown field `sha265`"),
         (entry("gpu_layers = \"all\""), "line 6", "expected u32"),
-        (entry("chat_template = \"  \""), "line 6", "chat_template is empty"),
+        (
+            entry("chat_template = \"  \""),
+            "line 6",
+            "chat_template is empty",
+        ),
         (entry("imported_from = \"/tmp/x\""), "line 6", "imported.toml"),
         (entry("[model\n"), "line 6", ""),
     ];
@@ -135,15 +198,22 @@ fn clashes_between_entries_name_both_lines() {
     let found = problems(&twice);
     let text: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert!(
-        text.iter().any(|p| p.starts_with("line 7") && p.contains("duplicate model name `m` (first defined on line 1)")),
+        text.iter()
+            .any(|p| p.starts_with("line 7")
+                && p.contains("duplicate model name `m` (first defined on line 1)")),
         "{text:?}"
     );
-    assert!(text.iter().any(|p| p.contains("already used by model `m`")), "{text:?}");
+    assert!(
+        text.iter().any(|p| p.contains("already used by model `m`")),
+        "{text:?}"
+    );
 
     let defaults = format!(
         "{}\n{}",
         entry("default = true"),
-        entry("default = true").replace("\"m\"", "\"n\"").replace("m.gguf", "n.gguf")
+        entry("default = true")
+            .replace("\"m\"", "\"n\"")
+            .replace("m.gguf", "n.gguf")
     );
     assert!(problem(&defaults).contains("a second `default = true` for role code (the first is on line 1)"));
 }
@@ -153,7 +223,9 @@ fn every_problem_is_reported_at_once_on_one_line() {
     let text = format!(
         "{}\n{}",
         entry("sha256 = \"abc\""),
-        entry("").replace("\"m\"", "\"n\"").replace("\"code\"", "\"nope\"")
+        entry("")
+            .replace("\"m\"", "\"n\"")
+            .replace("\"code\"", "\"nope\"")
     );
     let err = Catalog::parse(&text, "models.toml").unwrap_err();
     assert_eq!(err.problems.len(), 2);

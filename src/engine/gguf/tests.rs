@@ -69,8 +69,9 @@ impl Builder {
         let (block, bytes) = tensor_type_layout(ggml_type).unwrap();
         let elements: u64 = dims.iter().product();
         let size = usize::try_from(elements / block * bytes).unwrap();
-        let data = (0..size).map(|i| (i % 251) as u8).collect();
-        self.tensors.push((name.to_owned(), dims.to_vec(), ggml_type, data));
+        let data = (0..size).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        self.tensors
+            .push((name.to_owned(), dims.to_vec(), ggml_type, data));
         self
     }
 
@@ -106,7 +107,7 @@ impl Builder {
         let mut offset = 0u64;
         for (name, dims, ggml_type, data) in &self.tensors {
             put_string(&mut out, name);
-            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            out.extend_from_slice(&u32::try_from(dims.len()).unwrap().to_le_bytes());
             for dim in dims {
                 out.extend_from_slice(&dim.to_le_bytes());
             }
@@ -223,7 +224,10 @@ fn absurd_counts_and_lengths_are_refused_without_allocating() {
     let err = validate(&header_with_counts(u64::MAX, 0)).unwrap_err();
     assert!(matches!(err, GgufError::TooMany { what: "tensor", .. }), "{err}");
     let err = validate(&header_with_counts(0, u64::MAX)).unwrap_err();
-    assert!(matches!(err, GgufError::TooMany { what: "metadata", .. }), "{err}");
+    assert!(
+        matches!(err, GgufError::TooMany { what: "metadata", .. }),
+        "{err}"
+    );
 
     // A key claiming to be 2^63 bytes long.
     let mut bytes = header_with_counts(0, 1);
@@ -277,10 +281,20 @@ fn structural_errors_name_the_key_or_tensor() {
     assert!(err.to_string().contains("unknown value type 13"), "{err}");
 
     let twice = Builder::new().u32("a.b", 1).u32("a.b", 2);
-    assert!(validate(&twice.build()).unwrap_err().to_string().contains("twice"));
+    assert!(
+        validate(&twice.build())
+            .unwrap_err()
+            .to_string()
+            .contains("twice")
+    );
 
     let bad_align = Builder::new().raw("general.alignment", 4, &3u32.to_le_bytes());
-    assert!(validate(&bad_align.build()).unwrap_err().to_string().contains("power of two"));
+    assert!(
+        validate(&bad_align.build())
+            .unwrap_err()
+            .to_string()
+            .contains("power of two")
+    );
 
     let mut odd_tensor = Builder::new();
     odd_tensor.tensors.push(("w".into(), vec![10], 2, vec![0; 18]));
@@ -293,7 +307,8 @@ fn structural_errors_name_the_key_or_tensor() {
     assert!(err.to_string().contains("unknown tensor type 31"), "{err}");
 
     let mut huge = Builder::new();
-    huge.tensors.push(("w".into(), vec![u64::MAX >> 2, u64::MAX >> 2], 0, vec![]));
+    huge.tensors
+        .push(("w".into(), vec![u64::MAX >> 2, u64::MAX >> 2], 0, vec![]));
     let err = validate(&huge.build()).unwrap_err();
     assert!(err.to_string().contains("overflows"), "{err}");
 }

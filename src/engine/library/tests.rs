@@ -63,17 +63,28 @@ fn an_unknown_file_is_imported_with_its_role_listed_and_removed() {
     assert_eq!(imported.sha256, fixture.sha256());
     assert_eq!(imported.architecture.as_deref(), Some("llama"));
     assert_eq!(imported.quantization, Some("Q4_0"));
-    assert_eq!(fs::read(fixture.models().join("tiny.gguf")).unwrap(), fixture.model);
+    assert_eq!(
+        fs::read(fixture.models().join("tiny.gguf")).unwrap(),
+        fixture.model
+    );
     assert_eq!(
         only_files(&fixture.models()),
-        [".imported.toml.lock", "imported.toml", "tiny.gguf", "tiny.gguf.sha256"],
+        [
+            ".imported.toml.lock",
+            "imported.toml",
+            "tiny.gguf",
+            "tiny.gguf.sha256"
+        ],
         "no temporary files are left behind"
     );
 
     // A fresh look at the folder (as another process would have) sees the import.
     let library = fixture.library();
     let player = library.for_role(ModelRole::Fast).unwrap();
-    assert_eq!(player.name, "tiny", "an imported model with a role wins over the catalog's");
+    assert_eq!(
+        player.name, "tiny",
+        "an imported model with a role wins over the catalog's"
+    );
     assert_eq!(player.context_size, 2048, "context from the GGUF metadata");
     assert_eq!(library.find("fast").unwrap().name, "tiny");
     let listed = library.list();
@@ -109,12 +120,21 @@ fn a_file_the_catalog_knows_becomes_that_model_verified() {
     assert_eq!(imported.role, Some(ModelRole::Code));
     assert!(imported.catalog_model && imported.verified);
     assert!(fixture.models().join("Known-Q4.gguf").is_file());
-    assert!(!fixture.models().join(IMPORTED_FILE).exists(), "catalog models need no record");
+    assert!(
+        !fixture.models().join(IMPORTED_FILE).exists(),
+        "catalog models need no record"
+    );
     let info = &fixture.library().list()[0];
     assert_eq!((info.state, info.verified), (FileState::Present, true));
 
-    let err = library.import(&fixture.source(), Some(ModelRole::Fast)).unwrap_err();
-    assert!(err.to_string().contains("is the catalog model `known` (role code)"), "{err}");
+    let err = library
+        .import(&fixture.source(), Some(ModelRole::Fast))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is the catalog model `known` (role code)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +168,9 @@ fn corrupt_and_truncated_files_are_refused_and_leave_nothing() {
     let err = library.import(&not_gguf, None).unwrap_err();
     assert!(err.to_string().contains("not a GGUF file"), "{err}");
 
-    let err = library.import(&fixture.dir.path().join("absent.gguf"), None).unwrap_err();
+    let err = library
+        .import(&fixture.dir.path().join("absent.gguf"), None)
+        .unwrap_err();
     assert!(err.to_string().contains("absent.gguf"), "{err}");
     assert_eq!(only_files(&fixture.models()), Vec::<String>::new());
 }
@@ -180,9 +202,15 @@ fn unknown_names_and_roles_are_refused_by_rm() {
     let err = library.remove("nope").unwrap_err();
     assert!(err.is_usage());
     assert!(err.to_string().contains("unknown model `nope`"), "{err}");
-    assert!(err.to_string().contains("big"), "the known names are listed: {err}");
+    assert!(
+        err.to_string().contains("big"),
+        "the known names are listed: {err}"
+    );
     let err = library.remove("fast").unwrap_err();
-    assert!(err.to_string().contains("not a role; role fast is played by big"), "{err}");
+    assert!(
+        err.to_string().contains("not a role; role fast is played by big"),
+        "{err}"
+    );
     let err = library.remove("../models.toml").unwrap_err();
     assert!(err.is_usage());
     assert!(fixture.dir.path().join("models.toml").exists());
@@ -194,27 +222,39 @@ fn reimports_replace_their_own_file_but_not_a_stranger() {
     let library = fixture.library();
     library.import(&fixture.source(), None).unwrap();
     // Importing the same file again is fine, and may change the role.
-    fixture.library().import(&fixture.source(), Some(ModelRole::Code)).unwrap();
+    fixture
+        .library()
+        .import(&fixture.source(), Some(ModelRole::Code))
+        .unwrap();
     assert_eq!(fixture.library().for_role(ModelRole::Code).unwrap().name, "tiny");
 
     let other_dir = tempfile::tempdir().unwrap();
     let newer = other_dir.path().join("tiny.gguf");
     fs::write(&newer, Builder::model().string("general.extra", "x").build()).unwrap();
     fixture.library().import(&newer, None).unwrap();
-    assert_eq!(fs::read(fixture.models().join("tiny.gguf")).unwrap(), fs::read(&newer).unwrap());
+    assert_eq!(
+        fs::read(fixture.models().join("tiny.gguf")).unwrap(),
+        fs::read(&newer).unwrap()
+    );
 
     // A file someone put in the folder by hand is not overwritten.
     fs::write(fixture.models().join("stranger.gguf"), b"mine").unwrap();
     let stranger = other_dir.path().join("stranger.gguf");
     fs::write(&stranger, &fixture.model).unwrap();
     let err = fixture.library().import(&stranger, None).unwrap_err();
-    assert!(err.to_string().contains("already has another stranger.gguf"), "{err}");
+    assert!(
+        err.to_string().contains("already has another stranger.gguf"),
+        "{err}"
+    );
     assert_eq!(fs::read(fixture.models().join("stranger.gguf")).unwrap(), b"mine");
 }
 
 #[test]
 fn names_of_imported_files_are_made_safe() {
-    assert_eq!(imported_name("My Model (v2).gguf"), ("My-Model--v2-".into(), "My-Model--v2-.gguf".into()));
+    assert_eq!(
+        imported_name("My Model (v2).gguf"),
+        ("My-Model--v2-".into(), "My-Model--v2-.gguf".into())
+    );
     assert_eq!(imported_name("__x.GGUF").0, "x");
     assert_eq!(imported_name("fast.gguf").0, "fast-model");
     assert_eq!(imported_name("???.gguf").0, "model");

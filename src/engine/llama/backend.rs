@@ -13,11 +13,14 @@ use crate::engine::EngineError;
 static SHARED: Mutex<Weak<LlamaBackend>> = Mutex::new(Weak::new());
 
 pub fn shared() -> Result<Arc<LlamaBackend>, EngineError> {
-    let mut shared = SHARED.lock().map_err(|_| EngineError::Load("backend lock poisoned".into()))?;
+    let mut shared = SHARED
+        .lock()
+        .map_err(|_| EngineError::Load("backend lock poisoned".into()))?;
     if let Some(backend) = shared.upgrade() {
         return Ok(backend);
     }
-    let mut backend = LlamaBackend::init().map_err(|err| EngineError::Load(format!("llama.cpp backend: {err}")))?;
+    let mut backend =
+        LlamaBackend::init().map_err(|err| EngineError::Load(format!("llama.cpp backend: {err}")))?;
     // llama.cpp logs every load step to stderr; its failures reach callers as EngineErrors.
     backend.void_logs();
     let backend = Arc::new(backend);

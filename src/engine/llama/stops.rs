@@ -27,7 +27,12 @@ impl StopMatcher {
 
     pub fn push(&mut self, text: &str) -> StopOutcome {
         self.held.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|stop| self.held.find(stop.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|stop| self.held.find(stop.as_str()))
+            .min()
+        {
             let released = self.held[..at].to_owned();
             self.held.clear();
             return StopOutcome::Stopped(released);

@@ -13,14 +13,12 @@ impl Utf8Stream {
             Ok(text) => text.len(),
             // An error with no `error_len` is an incomplete sequence at the end: wait for more.
             // A real invalid sequence is replaced, so garbage never blocks the stream.
-            Err(err) => match err.error_len() {
-                None => err.valid_up_to(),
-                Some(_) => {
-                    let text = String::from_utf8_lossy(&self.pending).into_owned();
-                    self.pending.clear();
-                    return text;
-                }
-            },
+            Err(err) if err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                return text;
+            }
         };
         let text = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
         self.pending.drain(..valid);

@@ -14,13 +14,13 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::{mpsc, oneshot};
 
 use super::stops::{StopMatcher, StopOutcome};
@@ -77,7 +77,11 @@ pub async fn spawn(
     let (loaded_tx, loaded_rx) = oneshot::channel();
     let name = format!(
         "llama-{}",
-        config.path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+        config
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default()
     );
     std::thread::Builder::new()
         .name(name)
@@ -99,7 +103,10 @@ fn run(
     let model = match LlamaModel::load_from_file(backend, &config.path, &model_params) {
         Ok(model) => model,
         Err(err) => {
-            let _ = loaded.send(Err(EngineError::Load(format!("{}: {err}", config.path.display()))));
+            let _ = loaded.send(Err(EngineError::Load(format!(
+                "{}: {err}",
+                config.path.display()
+            ))));
             return;
         }
     };
@@ -121,7 +128,8 @@ fn run(
         }
     };
     let vocab = model.vocab();
-    let piece = |token: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
+    let piece =
+        |token: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
     let info = LoadedInfo {
         chat_template: model.meta_val_str("tokenizer.chat_template").ok(),
         bos_token: piece(vocab.bos()),
@@ -228,7 +236,12 @@ struct Scheduler<'m> {
 }
 
 impl<'m> Scheduler<'m> {
-    fn new(model: &'m LlamaModel, context: LlamaContext<'m>, config: &WorkerConfig, bos_token: String) -> Self {
+    fn new(
+        model: &'m LlamaModel,
+        context: LlamaContext<'m>,
+        config: &WorkerConfig,
+        bos_token: String,
+    ) -> Self {
         let slots = i32::try_from(config.slots).unwrap_or(1);
         Self {
             model,
@@ -266,8 +279,9 @@ impl<'m> Scheduler<'m> {
     /// Frees the slots of generations whose receiver went away.
     fn drop_cancelled(&mut self) {
         self.waiting.retain(|job| !job.events.is_closed());
-        let (cancelled, active): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.active).into_iter().partition(|s| s.events.is_closed());
+        let (cancelled, active): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active)
+            .into_iter()
+            .partition(|s| s.events.is_closed());
         self.active = active;
         for sequence in cancelled {
             self.release(sequence.slot);
@@ -281,7 +295,9 @@ impl<'m> Scheduler<'m> {
 
     fn admit(&mut self) {
         while !self.free_slots.is_empty() {
-            let Some(job) = self.waiting.pop_front() else { return };
+            let Some(job) = self.waiting.pop_front() else {
+                return;
+            };
             match self.start(job) {
                 Ok(sequence) => self.active.push(sequence),
                 Err((events, err)) => {
@@ -296,7 +312,10 @@ impl<'m> Scheduler<'m> {
         let add_bos = self.bos_token.is_empty() || !job.prompt.starts_with(&self.bos_token);
         let prompt = self.model.vocab().tokenize(job.prompt.as_bytes(), add_bos, true);
         if prompt.is_empty() {
-            return Err((job.events, EngineError::InvalidRequest("the prompt is empty".into())));
+            return Err((
+                job.events,
+                EngineError::InvalidRequest("the prompt is empty".into()),
+            ));
         }
         let window = self.config.context_per_slot as usize;
         if prompt.len() >= window {
@@ -308,11 +327,18 @@ impl<'m> Scheduler<'m> {
                 },
             ));
         }
-        let grammar = match job.grammar.as_deref().map(|gbnf| LlamaSampler::grammar(self.model, gbnf, "root")) {
+        let grammar = match job
+            .grammar
+            .as_deref()
+            .map(|gbnf| LlamaSampler::grammar(self.model, gbnf, "root"))
+        {
             None => None,
             Some(Ok(grammar)) => Some(grammar),
             Some(Err(err)) => {
-                return Err((job.events, EngineError::InvalidRequest(format!("invalid grammar: {err}"))));
+                return Err((
+                    job.events,
+                    EngineError::InvalidRequest(format!("invalid grammar: {err}")),
+                ));
             }
         };
         let slot = self.free_slots.pop().expect("admit checked a free slot");
@@ -360,7 +386,9 @@ impl<'m> Scheduler<'m> {
                 let index = sequence.prefilled + offset;
                 let last = index + 1 == sequence.prompt.len();
                 let position = i32::try_from(index).unwrap_or(i32::MAX);
-                let _ = self.batch.add(sequence.prompt[index], position, &[sequence.slot], last);
+                let _ = self
+                    .batch
+                    .add(sequence.prompt[index], position, &[sequence.slot], last);
                 if last {
                     sequence.logits_at = Some(i32::try_from(used + offset).unwrap_or(i32::MAX));
                 }
@@ -404,7 +432,8 @@ impl<'m> Scheduler<'m> {
                 }
                 StopOutcome::Continue(text) => sequence.send_text(text),
             }
-            let window_full = sequence.position + 1 >= i32::try_from(self.config.context_per_slot).unwrap_or(i32::MAX);
+            let window_full =
+                sequence.position + 1 >= i32::try_from(self.config.context_per_slot).unwrap_or(i32::MAX);
             if sequence.generated >= sequence.max_tokens || window_full {
                 finished.push((index, FinishReason::Length));
                 continue;
@@ -434,8 +463,13 @@ fn sampler(model: &LlamaModel, params: &SamplingParams, ignore_eos: bool) -> Lla
         Vec::new()
     };
     let bias = LlamaSampler::logit_bias(model.n_vocab(), &banned);
-    let penalties =
-        LlamaSampler::penalties(model.n_vocab(), params.repeat_last_n, params.repeat_penalty, 0.0, 0.0);
+    let penalties = LlamaSampler::penalties(
+        model.n_vocab(),
+        params.repeat_last_n,
+        params.repeat_penalty,
+        0.0,
+        0.0,
+    );
     if params.temperature <= 0.0 {
         return LlamaSampler::chain_simple([bias, penalties, LlamaSampler::greedy()]);
     }

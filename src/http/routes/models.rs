@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::http::AppState;
 use crate::http::error::{ApiError, engine_error_body};
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
-use crate::http::AppState;
 use crate::service::models::{ModelList, PullHandle, PullState};
 
 #[derive(Debug, Deserialize)]
@@ -36,7 +36,10 @@ struct DoneEvent<'a> {
     resumed_from: u64,
 }
 
-pub async fn list(State(state): State<AppState>, Caller(_caller): Caller) -> Result<Json<ModelList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+) -> Result<Json<ModelList>, ApiError> {
     Ok(Json(state.services.models.list().await?))
 }
 
@@ -75,7 +78,7 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
         let event = match &state {
             _ if ended && !state.is_finished() => error_event(
                 "pull_stopped",
-                "the download stopped unexpectedly; start it again to resume".to_owned(),
+                "the download stopped unexpectedly; start it again to resume",
             ),
             PullState::Starting => progress_event(0, None, 0.0, None),
             PullState::Downloading(p) => progress_event(p.done, p.total, p.rate, p.eta_secs),
@@ -92,7 +95,7 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
             ),
             PullState::Failed(err) => {
                 let (code, message) = engine_error_body(err);
-                error_event(code, message)
+                error_event(code, &message)
             }
         };
         let next = (!state.is_finished() && !ended).then_some(follow);
@@ -107,7 +110,7 @@ fn progress_event(done: u64, total: Option<u64>, rate: f64, eta_secs: Option<u64
     )
 }
 
-fn error_event(code: &str, message: String) -> Event {
+fn error_event(code: &str, message: &str) -> Event {
     json_event("error", &json!({ "code": code, "message": message }))
 }
 
