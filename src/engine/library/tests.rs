@@ -1,5 +1,8 @@
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
+use super::import::imported_name;
 use super::*;
 use crate::engine::gguf::tests::Builder;
 
