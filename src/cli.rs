@@ -256,17 +256,7 @@ impl From<crate::service::ServiceError> for CliError {
     }
 }
 
-/// An error and its causes on one line.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
+pub(crate) use crate::error_chain::error_chain;
 
 impl DataArgs {
     fn overrides(&self) -> FlagOverrides {

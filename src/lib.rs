@@ -9,6 +9,7 @@ pub mod config;
 pub mod data_dir;
 pub mod domain;
 pub mod engine;
+pub mod error_chain;
 pub mod http;
 pub mod service;
 pub mod store;

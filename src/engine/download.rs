@@ -102,17 +102,7 @@ pub fn http_client() -> Result<reqwest::Client, EngineError> {
         .map_err(|err| EngineError::HttpClient(chain(&err)))
 }
 
-/// An error and its causes on one line (reqwest hides the interesting part in the sources).
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
+pub(crate) use crate::error_chain::error_chain as chain;
 
 /// Where an unfinished download of `file` is kept.
 pub fn part_path(dir: &Path, file: &str) -> PathBuf {

@@ -133,14 +133,7 @@ impl IntoResponse for ApiError {
 }
 
 fn log_cause_chain(err: &dyn std::error::Error) {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    tracing::error!(error = %chain, "request failed");
+    tracing::error!(error = %crate::error_chain::error_chain(err), "request failed");
 }
 
 /// Status and stable code of an engine error; the SSE `error` events of model pulls use the same.
