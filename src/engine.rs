@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod chat;
 pub mod download;
 mod error;
 pub mod gguf;
@@ -14,5 +15,5 @@ mod template;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams, ToolCall,
 };

@@ -68,6 +68,12 @@ pub enum EngineError {
     Decode(String),
     #[error("{0}")]
     InvalidOutput(String),
+    /// An external provider answered with an error (bad key, unknown model, refused request).
+    #[error("provider `{provider}` refused the request: {message}")]
+    Provider { provider: String, message: String },
+    /// An external provider could not be reached or broke off (the router falls back).
+    #[error("provider `{provider}` is unavailable: {message}")]
+    ProviderUnavailable { provider: String, message: String },
     // The cause is part of the message (API bodies show only the message), so it is not also
     // a `source`: one-line error chains would repeat it.
     #[error("cannot {action} {}: {cause}", path.display())]

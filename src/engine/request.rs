@@ -4,11 +4,18 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// One chat turn, as chat templates expect it.
+/// One chat turn, as chat templates and chat APIs expect it: `system`, `user`, `assistant`
+/// (text and/or tool calls) or `tool` (the result of the call named by `tool_call_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    /// Calls an assistant turn made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On a `tool` turn: which call this is the result of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -16,8 +23,36 @@ impl ChatMessage {
         Self {
             role: role.into(),
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
+
+    /// An assistant turn that called tools.
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::new("assistant", "")
+        }
+    }
+
+    /// The result of one tool call, fed back to the model.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::new("tool", content)
+        }
+    }
+}
+
+/// A call of a tool, as the model made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Unique within a conversation; providers that have none get one made up.
+    pub id: String,
+    pub name: String,
+    /// The arguments (an object matching the tool's schema).
+    pub arguments: serde_json::Value,
 }
 
 /// How the next token is chosen. `temperature == 0` means greedy (deterministic).
@@ -88,6 +123,8 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` or the context window was reached.
     Length,
+    /// The model called tools and waits for their results.
+    ToolCalls,
 }
 
 /// Measured on the engine thread for one generation.

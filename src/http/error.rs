@@ -160,6 +160,8 @@ pub(crate) fn engine_status(err: &EngineError) -> (StatusCode, &'static str) {
         E::Template(_) => (StatusCode::INTERNAL_SERVER_ERROR, "template_error"),
         E::Decode(_) => (StatusCode::INTERNAL_SERVER_ERROR, "generation_failed"),
         E::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_model_output"),
+        E::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error"),
+        E::ProviderUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
     }
 }
 
@@ -176,6 +178,8 @@ fn engine_message_is_public(err: &EngineError) -> bool {
             | E::ModelMissing(_)
             | E::OverBudget { .. }
             | E::InvalidOutput(_)
+            | E::Provider { .. }
+            | E::ProviderUnavailable { .. }
     )
 }
 
