@@ -287,7 +287,16 @@ impl Store {
 
     /// Closes the pool, then stops the embedded server (which waits for its client to leave).
     pub async fn close(&self) {
-        self.pool.close().await;
+        // sqlx returns a connection to the pool on a task of its own, and `close()` can end
+        // while one is still on its way back: it then stays open, and the embedded server
+        // (which serves one client at a time) waits for it forever. A second `close()` finds
+        // it idle and closes it.
+        for _ in 0..3 {
+            self.pool.close().await;
+            if self.pool.size() == 0 {
+                break;
+            }
+        }
         if let Some(db) = &self.embedded {
             db.stop().await;
         }
