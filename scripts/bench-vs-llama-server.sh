@@ -41,9 +41,9 @@ peer_run() {
         -np "$streams" --host 127.0.0.1 --port "$port" >/tmp/llama-server.log 2>&1 &
     server_pid=$!
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.2; done
-    python3 - "$port" "$streams" "$tokens" "$prompt_words" <<'PY'
+    python3 - "$port" "$streams" "$tokens" "$prompt_words" "$server_pid" <<'PY'
 import json, sys, threading, time, urllib.request
-port, streams, tokens, words = (int(a) for a in sys.argv[1:])
+port, streams, tokens, words, pid = (int(a) for a in sys.argv[1:])
 vocab = ["river", "mountain", "quiet", "lantern", "orchard", "violet", "harbor", "cedar"]
 prompt = " ".join(vocab[i % len(vocab)] for i in range(words))
 def complete(n, out):
@@ -64,6 +64,7 @@ print(json.dumps({
     "stream_tokens_per_second": sum(r["predicted_per_second"] for r in results) / n,
     "prompt_tokens_per_second": sum(r["prompt_per_second"] for r in results) / n,
     "time_to_first_token_ms_p50": sorted(r["prompt_ms"] for r in results)[n // 2],
+    "rss_mib": next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")) / 1024,
 }))
 PY
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
@@ -88,6 +89,7 @@ def row(label, ours, peer):
 row("1 stream: generation tok/s", o1["stream_tokens_per_second"], p1["stream_tokens_per_second"])
 row("1 stream: prompt tok/s", o1["prompt_tokens_per_second"], p1["prompt_tokens_per_second"])
 row("1 stream: time to first token ms", o1["time_to_first_token_ms_p50"], p1["time_to_first_token_ms_p50"])
+row("1 stream: resident memory MiB", o1["rss_mib"], p1["rss_mib"])
 row("4 streams: aggregate tok/s", o4["aggregate_tokens_per_second"], p4["aggregate_tokens_per_second"])
 print(f"agentbox 4-stream aggregate / 1 stream: {o4['aggregate_tokens_per_second'] / o1['stream_tokens_per_second']:.2f}")
 PY

@@ -10,9 +10,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::engine::llama::{Engine, EngineSettings};
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
+use crate::service::keyring::KeyRing;
 use crate::service::models::ModelService;
 use crate::store::{Store, StoreError};
 
@@ -40,13 +42,15 @@ pub enum AppError {
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Models(crate::engine::EngineError),
+    #[error("secret key: {0}")]
+    Secret(#[from] crate::service::keyring::KeyRingError),
 }
 
 impl AppError {
     /// 2 for what the operator must fix in the configuration, 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Tls(_) => 2,
+            AppError::Tls(_) | AppError::Secret(crate::service::keyring::KeyRingError::Malformed) => 2,
             AppError::Models(err) if err.is_usage() => 2,
             _ => 1,
         }
@@ -60,6 +64,8 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// The services the router uses (tests drive them directly; one engine per process).
+    pub services: Services,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), AppError>>,
 }
@@ -107,6 +113,27 @@ async fn open_and_migrate(settings: &Settings) -> Result<Store, AppError> {
     Ok(store)
 }
 
+/// The in-process engine as configured (nothing is loaded until a model is used).
+pub fn engine(settings: &Settings) -> Engine {
+    let config = &settings.engine;
+    let defaults = EngineSettings::default();
+    let memory_budget_bytes = config.memory_budget_mb.map_or_else(
+        || {
+            let mut system = sysinfo::System::new();
+            system.refresh_memory();
+            system.total_memory() / 4 * 3
+        },
+        |mb| mb << 20,
+    );
+    Engine::new(EngineSettings {
+        threads: config.threads.unwrap_or(defaults.threads),
+        slots: config.slots,
+        context_per_slot: config.context_per_slot,
+        batch_tokens: config.batch_tokens,
+        memory_budget_bytes,
+    })
+}
+
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, AppError> {
     std::net::TcpListener::bind(addr)
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
@@ -130,6 +157,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
     // A broken models.toml (or imported.toml) is a configuration error: say so before starting.
     crate::engine::library::Library::open(&settings.models_dir, &settings.models_file)
         .map_err(AppError::Models)?;
+    let keyring = KeyRing::load_or_create(&settings)?;
     let cert_files = tls::cert_files(&settings)?;
     let tls_config = cert_files
         .as_ref()
@@ -175,7 +203,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
             return Err(err);
         }
     };
-    let services = Services::new(&store, &settings);
+    let services = Services::new(&store, &settings, engine(&settings), keyring);
     late.install(http::router(AppState {
         services: services.clone(),
         settings: settings.clone(),
@@ -217,6 +245,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         http_addr,
         store,
         settings,
+        services,
         shutdown,
         task,
     })

@@ -99,6 +99,16 @@ pub struct ModelSettings {
     pub auto_pull: bool,
 }
 
+/// How the in-process engine runs models (`None`: decided from the machine).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub threads: Option<u32>,
+    pub slots: u32,
+    pub context_per_slot: u32,
+    pub batch_tokens: u32,
+    pub memory_budget_mb: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProviderKeys {
     pub anthropic: Option<Secret>,
@@ -117,12 +127,15 @@ pub struct Settings {
     pub models_dir: PathBuf,
     pub models_file: PathBuf,
     pub models: ModelSettings,
+    pub engine: EngineConfig,
     pub workspace: PathBuf,
     pub sample_data: bool,
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub server: ServerSettings,
     pub providers: ProviderKeys,
+    /// Encrypts provider keys stored in the database; `None`: `<data_dir>/secret.key`.
+    pub secret_key: Option<Secret>,
 }
 
 /// Values given on the command line; they win over every other layer.
@@ -187,6 +200,13 @@ impl Settings {
             models: ModelSettings {
                 auto_pull: parse_bool(layers, "models.auto_pull")?,
             },
+            engine: EngineConfig {
+                threads: auto_or_bounded(layers, "engine.threads", 1, 256)?,
+                slots: bounded(layers, "engine.slots", 1, 64)?,
+                context_per_slot: bounded(layers, "engine.context_per_slot", 256, 1 << 20)?,
+                batch_tokens: bounded(layers, "engine.batch_tokens", 32, 8192)?,
+                memory_budget_mb: auto_or_bounded(layers, "engine.memory_budget_mb", 64, 1 << 24)?,
+            },
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {
@@ -217,6 +237,7 @@ impl Settings {
                     .map(Secret::new),
                 openai: optional::<String>(layers, "providers.openai_api_key", "a key")?.map(Secret::new),
             },
+            secret_key: optional::<String>(layers, "secret_key", "64 hex digits")?.map(Secret::new),
             data_dir,
             config_file,
         })
@@ -275,6 +296,18 @@ where
         return Err(invalid(key, raw, expected));
     }
     Ok(value)
+}
+
+/// A number within bounds, or "auto" (`None`).
+fn auto_or_bounded<T>(layers: &Layers, key: &'static str, min: T, max: T) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match layers.get(key) {
+        None => Ok(None),
+        Some(raw) if raw.value.trim().eq_ignore_ascii_case("auto") => Ok(None),
+        Some(_) => bounded(layers, key, min, max).map(Some),
+    }
 }
 
 fn parse_choice<T: Copy>(

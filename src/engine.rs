@@ -10,8 +10,10 @@ pub mod gguf;
 pub mod grammar;
 pub mod library;
 pub mod llama;
+mod local_chat;
 mod request;
 mod template;
+mod tool_stream;
 
 pub use error::EngineError;
 pub use request::{

@@ -63,6 +63,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/models", get(routes::models::list))
         .route("/models/{name}/pull", post(routes::models::pull))
+        .route("/models/{name}/load", post(routes::models::load))
+        .route("/models/{name}/unload", post(routes::models::unload))
+        .route("/providers", get(routes::providers::list).post(routes::providers::create))
+        .route(
+            "/providers/{name}",
+            axum::routing::patch(routes::providers::update).delete(routes::providers::delete),
+        )
+        .route("/providers/{name}/models", get(routes::providers::models))
+        .route(
+            "/providers/{name}/models/{model}",
+            axum::routing::put(routes::providers::put_model).delete(routes::providers::delete_model),
+        )
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(

@@ -4,7 +4,10 @@ pub mod auth;
 pub mod companies;
 mod error;
 pub mod health;
+pub mod inference;
+pub mod keyring;
 pub mod models;
+pub mod providers;
 mod secrets;
 pub mod users;
 pub mod validate;
@@ -12,6 +15,7 @@ pub mod validate;
 pub use error::ServiceError;
 
 use crate::config::Settings;
+use crate::engine::llama::Engine;
 use crate::store::Store;
 
 /// Every service, built once by the composition root.
@@ -22,12 +26,26 @@ pub struct Services {
     pub companies: companies::CompanyService,
     pub health: health::HealthService,
     pub models: models::ModelService,
+    pub providers: providers::ProviderService,
+    pub inference: inference::InferenceService,
 }
 
 impl Services {
-    pub fn new(store: &Store, settings: &Settings) -> Self {
-        let models = models::ModelService::new(settings);
+    pub fn new(store: &Store, settings: &Settings, engine: Engine, keyring: keyring::KeyRing) -> Self {
+        let models = models::ModelService::new(settings, engine.clone());
         Self {
+            providers: providers::ProviderService::new(
+                store.clone(),
+                keyring.clone(),
+                settings.providers.clone(),
+            ),
+            inference: inference::InferenceService::new(
+                store.clone(),
+                engine,
+                models.clone(),
+                keyring,
+                settings.providers.clone(),
+            ),
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),
             companies: companies::CompanyService::new(store.clone()),

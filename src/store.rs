@@ -9,6 +9,7 @@ mod companies;
 mod embedded;
 mod error;
 mod login_attempts;
+pub mod providers;
 mod users;
 
 use std::future::Future;

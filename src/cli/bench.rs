@@ -58,6 +58,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             report.aggregate_tokens_per_second
         );
         println!("ttft p50           {:.1} ms", report.time_to_first_token_ms_p50);
+        println!("resident memory    {:.0} MiB", report.rss_mib);
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ pub fn run(command: ModelsCommand) -> Result<(), CliError> {
         level,
         format: settings.log.format,
     });
-    let service = ModelService::new(&settings);
+    let service = ModelService::new(&settings, crate::app::engine(&settings));
     let runtime = super::runtime()?;
     match command {
         ModelsCommand::List(_) => runtime.block_on(list(&service)),

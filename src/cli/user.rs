@@ -5,7 +5,7 @@ use std::io::Read;
 use super::{CliError, UserCreateArgs, UserPasswdArgs};
 use crate::config::Settings;
 use crate::domain::Role;
-use crate::service::Services;
+use crate::service::users::UserService;
 use crate::service::users::CreateUser;
 
 /// Reads a password from standard input: the first line, without its line ending.
@@ -25,7 +25,7 @@ fn read_password() -> Result<String, CliError> {
 pub async fn create(settings: Settings, args: UserCreateArgs) -> Result<(), CliError> {
     let password = read_password()?;
     let (_lock, store) = crate::app::open_store(&settings).await?;
-    let services = Services::new(&store, &settings);
+    let users = UserService::new(store.clone());
     let request = CreateUser {
         email: args.email,
         password,
@@ -33,7 +33,7 @@ pub async fn create(settings: Settings, args: UserCreateArgs) -> Result<(), CliE
         role: if args.admin { Role::Admin } else { Role::Member },
         department_id: None,
     };
-    let result = services.users.create_from_cli(request, args.company).await;
+    let result = users.create_from_cli(request, args.company).await;
     store.close().await;
     let user = result?;
     println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
@@ -43,9 +43,7 @@ pub async fn create(settings: Settings, args: UserCreateArgs) -> Result<(), CliE
 pub async fn passwd(settings: Settings, args: UserPasswdArgs) -> Result<(), CliError> {
     let password = read_password()?;
     let (_lock, store) = crate::app::open_store(&settings).await?;
-    let services = Services::new(&store, &settings);
-    let result = services
-        .users
+    let result = UserService::new(store.clone())
         .reset_password_from_cli(&args.email, password)
         .await;
     store.close().await;

@@ -108,6 +108,36 @@ pub const KEYS: &[KeyDef] = &[
         "serve downloads the missing model of each role in the background (true/false).",
     ),
     key(
+        "engine.threads",
+        "AGENTBOX_ENGINE_THREADS",
+        Some("auto"),
+        "CPU threads per decode: \"auto\" (all cores) or 1-256. Use fewer on a busy machine: llama.cpp's threads busy-wait.",
+    ),
+    key(
+        "engine.slots",
+        "AGENTBOX_ENGINE_SLOTS",
+        Some("4"),
+        "Sequences one model decodes together (continuous batching), 1-64; more wait in a queue.",
+    ),
+    key(
+        "engine.context_per_slot",
+        "AGENTBOX_ENGINE_CONTEXT_PER_SLOT",
+        Some("4096"),
+        "Context window of each sequence, in tokens (256-1048576), when the model entry names none.",
+    ),
+    key(
+        "engine.batch_tokens",
+        "AGENTBOX_ENGINE_BATCH_TOKENS",
+        Some("512"),
+        "Largest decode batch, in tokens (32-8192).",
+    ),
+    key(
+        "engine.memory_budget_mb",
+        "AGENTBOX_ENGINE_MEMORY_BUDGET_MB",
+        Some("auto"),
+        "Loaded models may take this many MiB together (least recently used are unloaded first): \"auto\" (3/4 of RAM) or a number.",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,
@@ -160,6 +190,11 @@ pub const KEYS: &[KeyDef] = &[
         "AGENTBOX_SERVER_SHUTDOWN_GRACE_SECS",
         Some("10"),
         "On SIGTERM/SIGINT, how long in-flight requests may finish before they are cut (0-600).",
+    ),
+    secret(
+        "secret_key",
+        "AGENTBOX_SECRET_KEY",
+        "64 hex digits: the key that encrypts provider API keys stored in the database. Default: generated once in <data_dir>/secret.key (0600). Replicas must share it.",
     ),
     secret(
         "providers.anthropic_api_key",

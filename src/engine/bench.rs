@@ -30,6 +30,8 @@ pub struct BenchReport {
     pub prompt_tokens_per_second: f64,
     pub time_to_first_token_ms_p50: f64,
     pub wall: Duration,
+    /// Resident memory of this process at the end of the run (the model loaded), in MiB.
+    pub rss_mib: f64,
 }
 
 /// A prompt of about `words` tokens that every run shares.
@@ -114,5 +116,16 @@ fn report(config: &BenchConfig, stats: &[GenerationStats], wall: Duration) -> Be
             / n,
         time_to_first_token_ms_p50: ttft.get(ttft.len() / 2).copied().unwrap_or(0.0),
         wall,
+        rss_mib: resident_bytes() as f64 / f64::from(1 << 20),
     }
+}
+
+/// This process's resident memory, in bytes (0 where the platform does not say).
+fn resident_bytes() -> u64 {
+    let Ok(pid) = sysinfo::get_current_pid() else {
+        return 0;
+    };
+    let mut system = sysinfo::System::new();
+    system.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+    system.process(pid).map_or(0, sysinfo::Process::memory)
 }

@@ -175,6 +175,17 @@ impl Engine {
             .collect()
     }
 
+    /// Loads a model now rather than on its first request.
+    pub async fn load(&self, spec: &ModelSpec) -> Result<LoadedModel, EngineError> {
+        self.ensure_loaded(spec).await?;
+        self.resident
+            .lock()
+            .await
+            .get(&spec.path)
+            .map(|r| r.model.clone())
+            .ok_or_else(|| EngineError::Load(format!("{} was unloaded while loading", spec.name)))
+    }
+
     /// Unloads a model; generations already running finish first.
     pub async fn unload(&self, path: &std::path::Path) -> bool {
         self.resident.lock().await.remove(path).is_some()

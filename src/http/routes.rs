@@ -6,4 +6,5 @@ pub mod health;
 pub mod keys;
 pub mod me;
 pub mod models;
+pub mod providers;
 pub mod users;

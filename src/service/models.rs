@@ -5,7 +5,7 @@
 //! of starting another, and `/ready` reads the state of every pull. Pulls stop (keeping their
 //! `.part` files for a resume) when the platform shuts down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -22,6 +22,7 @@ use crate::domain::Identity;
 use crate::engine::EngineError;
 use crate::engine::catalog::ModelRole;
 use crate::engine::download::{self, Progress};
+use crate::engine::llama::Engine;
 use crate::engine::library::{FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed};
 
 /// Where a pull stands.
@@ -63,6 +64,8 @@ pub struct ModelStatus {
     /// A download running or failed in this process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadStatus>,
+    /// In memory in this process's engine.
+    pub loaded: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,11 +120,13 @@ pub struct ModelService {
     next_id: Arc<AtomicU64>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    engine: Engine,
 }
 
 impl ModelService {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, engine: Engine) -> Self {
         Self {
+            engine,
             models_dir: settings.models_dir.clone(),
             models_file: settings.models_file.clone(),
             options: Arc::new(download::Options::default()),
@@ -163,6 +168,7 @@ impl ModelService {
         let library = self.library().await?;
         let catalog = library.catalog().origin.to_string();
         let infos = blocking(move || Ok(library.list())).await?;
+        let loaded: HashSet<String> = self.engine.loaded().await.into_iter().map(|m| m.name).collect();
         let registry = self.registry();
         let models = infos
             .into_iter()
@@ -184,7 +190,11 @@ impl ModelService {
                         }
                         _ => None,
                     });
-                ModelStatus { info, download }
+                ModelStatus {
+                    loaded: loaded.contains(&info.name),
+                    info,
+                    download,
+                }
             })
             .collect();
         Ok(ModelList { catalog, models })

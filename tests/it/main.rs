@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod errors;
 mod health;
+mod inference;
 mod keys;
 mod lifecycle;
 mod models;

@@ -227,7 +227,8 @@ impl Folder {
             extra_env: self.env(),
             ..Options::default()
         };
-        ModelService::new(&settings_for(&self.data_dir(), &options, None)).with_download_options(
+        let settings = settings_for(&self.data_dir(), &options, None);
+        ModelService::new(&settings, agentbox::app::engine(&settings)).with_download_options(
             DownloadOptions {
                 backoff: Duration::from_millis(10),
                 max_attempts_without_progress: 3,

@@ -162,7 +162,7 @@ impl TestApp {
     }
 
     pub fn services(&self) -> Services {
-        Services::new(self.store(), &self.running().settings)
+        self.running().services.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::http::AppState;
 use crate::http::error::{ApiError, engine_error_body};
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
+use crate::engine::llama::LoadedModel;
 use crate::service::models::{ModelList, PullHandle, PullState};
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,25 @@ pub async fn list(
     Caller(_caller): Caller,
 ) -> Result<Json<ModelList>, ApiError> {
     Ok(Json(state.services.models.list().await?))
+}
+
+/// Loads a local model into memory now (admins); answers with what was loaded.
+pub async fn load(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<LoadedModel>, ApiError> {
+    Ok(Json(state.services.inference.load(&caller, &name).await?))
+}
+
+/// Frees a local model's memory (admins).
+pub async fn unload(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let unloaded = state.services.inference.unload(&caller, &name).await?;
+    Ok(Json(json!({ "name": name, "unloaded": unloaded })))
 }
 
 /// Starts the download (or joins the one running) and streams its progress. Problems known

@@ -1,0 +1,222 @@
+//! The model router: a request names a model or a role; the router tries, in provider priority
+//! order, every enabled model that matches — local GGUF files through the in-process engine,
+//! remote ones through their provider's API — and falls back to the next when one cannot
+//! answer (file missing, over the memory budget, provider unreachable). Only failures before
+//! the first token fall back: a half-streamed answer is never silently restarted elsewhere.
+
+use serde::Serialize;
+
+use super::ServiceError;
+use super::keyring::KeyRing;
+use super::models::ModelService;
+use crate::config::ProviderKeys;
+use crate::domain::Identity;
+use crate::engine::EngineError;
+use crate::engine::chat::{ChatRequest, ChatStream};
+use crate::engine::llama::{Engine, LoadedModel, ModelSpec};
+use crate::engine::providers::{ProviderClient, ProviderConfig, ProviderKind};
+use crate::store::Store;
+use crate::store::providers::ModelRoute;
+
+/// Which model and provider answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Answerer {
+    pub model: String,
+    pub provider: String,
+}
+
+/// A chat that started, and who is answering it.
+#[derive(Debug)]
+pub struct RoutedChat {
+    pub answerer: Answerer,
+    pub stream: ChatStream,
+    /// Candidates that were tried first and could not answer, with why.
+    pub skipped: Vec<(Answerer, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InferenceService {
+    store: Store,
+    engine: Engine,
+    models: ModelService,
+    keyring: KeyRing,
+    env_keys: ProviderKeys,
+}
+
+impl InferenceService {
+    pub fn new(store: Store, engine: Engine, models: ModelService, keyring: KeyRing, env_keys: ProviderKeys) -> Self {
+        Self {
+            store,
+            engine,
+            models,
+            keyring,
+            env_keys,
+        }
+    }
+
+    /// Starts a chat with the model (or role) `target`, falling back as described above.
+    pub async fn chat(&self, target: &str, request: ChatRequest) -> Result<RoutedChat, ServiceError> {
+        let target = target.trim();
+        let routes = self.routes(target).await?;
+        if routes.is_empty() {
+            return Err(self.local_route(target).await.err().unwrap_or(ServiceError::NotFound("model")));
+        }
+        let mut skipped = Vec::new();
+        let mut last_error = None;
+        for route in routes {
+            let answerer = Answerer {
+                model: route.model.clone(),
+                provider: route.provider.name.clone(),
+            };
+            match self.start(&route, request.clone()).await {
+                Ok(stream) => {
+                    return Ok(RoutedChat {
+                        answerer,
+                        stream,
+                        skipped,
+                    });
+                }
+                Err(err) if falls_back(&err) => {
+                    tracing::warn!(model = %answerer.model, provider = %answerer.provider, error = %err, "model unavailable; trying the next");
+                    skipped.push((answerer, err.to_string()));
+                    last_error = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last_error.unwrap_or(ServiceError::NotFound("model")))
+    }
+
+    /// The candidates for `target` in the order they are tried. The database lists models by
+    /// provider priority; for the local provider the model library has the last word — it
+    /// knows which file is present and which import plays a role — so its choice takes the
+    /// place of the first local row (or joins the list when the database names none).
+    async fn routes(&self, target: &str) -> Result<Vec<ModelRoute>, ServiceError> {
+        let mut routes = self.store.model_routes(target.to_owned()).await?;
+        let Ok(local) = self.local_route(target).await else {
+            return Ok(routes);
+        };
+        if !self.store.provider_enabled("local".to_owned()).await? {
+            return Ok(routes);
+        }
+        let first_local = routes.iter().position(|r| r.provider.kind == "local");
+        routes.retain(|r| !(r.provider.kind == "local" && r.model == local.model));
+        match first_local {
+            Some(at) => routes.insert(at.min(routes.len()), local),
+            None => routes.push(local),
+        }
+        Ok(routes)
+    }
+
+    /// Loads a local model now (admins), rather than on its first request.
+    pub async fn load(&self, caller: &Identity, name: &str) -> Result<LoadedModel, ServiceError> {
+        require_admin(caller)?;
+        let spec = self.local_spec(name).await?;
+        Ok(self.engine.load(&spec).await?)
+    }
+
+    /// Frees a local model's memory (admins); false when it was not loaded.
+    pub async fn unload(&self, caller: &Identity, name: &str) -> Result<bool, ServiceError> {
+        require_admin(caller)?;
+        let spec = self.local_spec(name).await?;
+        Ok(self.engine.unload(&spec.path).await)
+    }
+
+    pub async fn loaded(&self) -> Vec<LoadedModel> {
+        self.engine.loaded().await
+    }
+
+    async fn start(&self, route: &ModelRoute, request: ChatRequest) -> Result<ChatStream, ServiceError> {
+        if route.provider.kind == "local" {
+            let spec = self.local_spec(&route.model).await?;
+            return Ok(self.engine.chat(&spec, request).await?);
+        }
+        let client = self.client(route)?;
+        let remote = route
+            .settings
+            .get("remote_model")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&route.model);
+        Ok(client.chat(remote, request).await?)
+    }
+
+    /// The catalog entry `name_or_role` as the engine runs it.
+    async fn local_spec(&self, name_or_role: &str) -> Result<ModelSpec, ServiceError> {
+        let library = self.models.library().await?;
+        let entry = library.find(name_or_role)?;
+        let path = library.path_of(entry);
+        if !library.is_present(entry) {
+            return Err(EngineError::ModelMissing(format!(
+                "`{}` is not downloaded yet (agentbox models pull {})",
+                entry.name, entry.name
+            ))
+            .into());
+        }
+        Ok(ModelSpec {
+            name: entry.name.clone(),
+            path,
+            context_size: Some(entry.context_size),
+            gpu_layers: entry.gpu_layers,
+            chat_template: entry.chat_template.clone(),
+        })
+    }
+
+    async fn local_route(&self, target: &str) -> Result<ModelRoute, ServiceError> {
+        let spec = self.local_spec(target).await?;
+        Ok(ModelRoute {
+            model: spec.name,
+            role: None,
+            context_size: i32::try_from(spec.context_size.unwrap_or(4096)).unwrap_or(i32::MAX),
+            settings: serde_json::Value::Object(serde_json::Map::new()),
+            provider: crate::store::providers::Provider {
+                id: uuid::Uuid::nil(),
+                name: "local".into(),
+                kind: "local".into(),
+                base_url: None,
+                enabled: true,
+                priority: 0,
+                settings: serde_json::Value::Object(serde_json::Map::new()),
+                has_stored_key: false,
+            },
+            key_ciphertext: None,
+        })
+    }
+
+    fn client(&self, route: &ModelRoute) -> Result<ProviderClient, ServiceError> {
+        let provider = &route.provider;
+        let kind: ProviderKind = provider.kind.parse()?;
+        let env_key = match kind {
+            ProviderKind::Anthropic => self.env_keys.anthropic.as_ref(),
+            ProviderKind::OpenAi => self.env_keys.openai.as_ref(),
+            ProviderKind::OpenAiCompatible => None,
+        };
+        let mut config = ProviderConfig::new(&provider.name, kind, provider.base_url.clone().unwrap_or_default());
+        config.api_key = match &route.key_ciphertext {
+            Some(sealed) => Some(self.keyring.decrypt(sealed, &provider.name)?),
+            None => env_key.map(|key| key.expose().to_owned()),
+        };
+        Ok(ProviderClient::new(config)?)
+    }
+}
+
+/// Failures that mean "this candidate cannot answer now": the next one is tried.
+fn falls_back(err: &ServiceError) -> bool {
+    matches!(
+        err,
+        ServiceError::Engine(
+            EngineError::ModelMissing(_)
+                | EngineError::UnknownModel { .. }
+                | EngineError::OverBudget { .. }
+                | EngineError::Load(_)
+                | EngineError::ProviderUnavailable { .. }
+        ) | ServiceError::Unavailable(_)
+    )
+}
+
+fn require_admin(caller: &Identity) -> Result<(), ServiceError> {
+    if caller.user.is_admin() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden("only admins can load and unload models"))
+    }
+}
