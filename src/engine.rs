@@ -10,10 +10,12 @@ pub mod gguf;
 pub mod grammar;
 pub mod library;
 pub mod llama;
+pub mod providers;
 mod request;
 mod template;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams, ToolCall,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+    ToolCall,
 };

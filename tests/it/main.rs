@@ -9,6 +9,7 @@ mod health;
 mod keys;
 mod lifecycle;
 mod models;
+mod providers;
 mod resilience;
 mod rls;
 mod support;
