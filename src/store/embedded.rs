@@ -96,6 +96,21 @@ impl EmbeddedDb {
     }
 }
 
+impl Drop for EmbeddedDb {
+    /// `stop()` is the orderly way. A store dropped without it (a panic, a runtime torn down)
+    /// must not block: pglite's own drop waits for its client, which may be the pool that is
+    /// being dropped on this very thread. The wait moves to a thread of its own, which the
+    /// process exit ends if the client never leaves.
+    fn drop(&mut self) {
+        let server = self.server.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(server) = server {
+            let _ = std::thread::Builder::new()
+                .name("pglite-drop".into())
+                .spawn(move || drop(server));
+        }
+    }
+}
+
 fn launch(root: &Path, socket: &Path) -> Result<PgliteServer, StoreError> {
     PgliteServer::builder()
         .path(root)

@@ -42,7 +42,7 @@ pub struct ProviderChanges {
     pub key_ciphertext: Option<Option<Vec<u8>>>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct ProviderModel {
     pub name: String,
     pub role: Option<String>,

@@ -228,10 +228,10 @@ async fn provider_keys_are_stored_encrypted_and_never_shown() {
 
     // Bad input: clear codes, nothing changed.
     let cases = [
-        (json!({"name": "Bad Name", "kind": "openai"}), StatusCode::BAD_REQUEST, "invalid_input"),
-        (json!({"name": "x", "kind": "gemini"}), StatusCode::BAD_REQUEST, "invalid_input"),
-        (json!({"name": "x", "kind": "openai_compatible"}), StatusCode::BAD_REQUEST, "invalid_input"),
-        (json!({"name": "y", "kind": "openai", "base_url": "ftp://x"}), StatusCode::BAD_REQUEST, "invalid_input"),
+        (json!({"name": "Bad Name", "kind": "openai"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"name": "x", "kind": "gemini"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"name": "x", "kind": "openai_compatible"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (json!({"name": "y", "kind": "openai", "base_url": "ftp://x"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
         (json!({"name": "vllm.lab", "kind": "openai_compatible", "base_url": "http://a"}), StatusCode::CONFLICT, "provider_exists"),
         (json!({"name": "z", "kind": "openai", "surprise": 1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
     ];
@@ -240,7 +240,7 @@ async fn provider_keys_are_stored_encrypted_and_never_shown() {
         assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
     }
     let local = admin.request(Method::DELETE, "/api/v1/providers/local").send().await.unwrap();
-    assert_eq!(error_code(local).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(local).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = send(&admin, Method::PATCH, "/api/v1/providers/nope", json!({"enabled": false})).await;
     assert_eq!(error_code(unknown).await, (StatusCode::NOT_FOUND, "not_found".into()));
 

@@ -10,6 +10,7 @@ mod inference;
 mod keys;
 mod lifecycle;
 mod models;
+mod providers;
 mod resilience;
 mod rls;
 mod support;
