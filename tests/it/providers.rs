@@ -35,7 +35,7 @@ fn greedy(question: &str, max_tokens: u32) -> ChatRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_streams_deterministic_text_with_usage_and_stops() {
+async fn llama_server_streams_deterministic_text_with_usage_and_stops() {
     let server = LlamaServer::start(None).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
 
@@ -101,7 +101,7 @@ async fn providers_llama_server_streams_deterministic_text_with_usage_and_stops(
 /// SmolLM2 (135M) calls a tool only when the template shows it how and an earlier turn did
 /// it once: that example also sends a tool call and a tool result through the mapping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_tool_call_parses() {
+async fn llama_server_tool_call_parses() {
     let server = LlamaServer::start(Some(llama_server::TOOLS_TEMPLATE)).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
     let example = ToolCall {
@@ -141,7 +141,7 @@ async fn providers_llama_server_tool_call_parses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_errors_listing_and_dropped_streams() {
+async fn llama_server_errors_listing_and_dropped_streams() {
     let server = LlamaServer::start(None).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
     assert!(!provider.list_models().await.unwrap().is_empty());
@@ -184,7 +184,7 @@ async fn providers_llama_server_errors_listing_and_dropped_streams() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_unreachable_or_silent_servers_are_unavailable_quickly() {
+async fn unreachable_or_silent_servers_are_unavailable_quickly() {
     let started = Instant::now();
     let nobody = client(
         ProviderKind::OpenAiCompatible,
@@ -242,7 +242,7 @@ fn anthropic(base_url: &str, key: &str) -> ProviderClient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_anthropic_replayed_stream_gives_text_and_a_tool_call() {
+async fn anthropic_replayed_stream_gives_text_and_a_tool_call() {
     let replay = Replay::start().await;
     let provider = anthropic(&replay.base_url, replay::ANTHROPIC_KEY);
     let mut request = greedy("What is the weather in San Francisco?", 256);
@@ -281,7 +281,7 @@ async fn providers_anthropic_replayed_stream_gives_text_and_a_tool_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_anthropic_errors_say_why_and_never_show_the_key() {
+async fn anthropic_errors_say_why_and_never_show_the_key() {
     let replay = Replay::start().await;
     let wrong_key = anthropic(&replay.base_url, "sk-ant-wrong-key");
     match wrong_key.chat("claude-opus-4-6", greedy("Hi", 8)).await {

@@ -72,6 +72,9 @@ impl LlamaServer {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             // Jinja templates: llama-server's tool calling needs them.
             .arg("--jinja")
+            // A reused prompt prefix is evaluated in other batch shapes, which can change greedy
+            // output: every request starts fresh, so two equal requests give equal answers.
+            .arg("--no-cache-prompt")
             // One thread (OpenMP threads busy-wait under contention), one slot, a small context.
             .args([
                 "--threads",
