@@ -79,8 +79,7 @@ async fn llama_server_streams_deterministic_text_with_usage_and_stops() {
         .skip_while(|(_, c)| c.is_whitespace())
         .skip_while(|(_, c)| !c.is_whitespace())
         .find(|(_, c)| !c.is_whitespace())
-        .map(|(i, _)| i)
-        .unwrap_or_else(|| panic!("the answer has two words: {first:?}"));
+        .map_or_else(|| panic!("the answer has two words: {first:?}"), |(i, _)| i);
     let stop: String = first[second_word..]
         .chars()
         .take_while(|c| !c.is_whitespace())
@@ -98,7 +97,7 @@ async fn llama_server_streams_deterministic_text_with_usage_and_stops() {
     assert_eq!(stopped.stats.unwrap().finish, FinishReason::Stop);
 }
 
-/// SmolLM2 (135M) calls a tool only when the template shows it how and an earlier turn did
+/// `SmolLM2` (135M) calls a tool only when the template shows it how and an earlier turn did
 /// it once: that example also sends a tool call and a tool result through the mapping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llama_server_tool_call_parses() {
@@ -298,7 +297,7 @@ async fn anthropic_errors_say_why_and_never_show_the_key() {
     let provider = anthropic(&replay.base_url, replay::ANTHROPIC_KEY);
     match provider.chat("claude-overloaded", greedy("Hi", 8)).await {
         Err(EngineError::ProviderUnavailable { message, .. }) => {
-            assert!(message.contains("Overloaded"), "{message}")
+            assert!(message.contains("Overloaded"), "{message}");
         }
         other => panic!("expected unavailable, got {other:?}"),
     }
