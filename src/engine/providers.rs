@@ -95,7 +95,7 @@ impl ProviderConfig {
             kind,
             base_url: base_url.into(),
             api_key: None,
-            request_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_mins(2),
             connect_timeout: Duration::from_secs(10),
         }
     }

@@ -35,7 +35,7 @@ fn greedy(question: &str, max_tokens: u32) -> ChatRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_streams_deterministic_text_with_usage_and_stops() {
+async fn llama_server_streams_deterministic_text_with_usage_and_stops() {
     let server = LlamaServer::start(None).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
 
@@ -79,8 +79,7 @@ async fn providers_llama_server_streams_deterministic_text_with_usage_and_stops(
         .skip_while(|(_, c)| c.is_whitespace())
         .skip_while(|(_, c)| !c.is_whitespace())
         .find(|(_, c)| !c.is_whitespace())
-        .map(|(i, _)| i)
-        .unwrap_or_else(|| panic!("the answer has two words: {first:?}"));
+        .map_or_else(|| panic!("the answer has two words: {first:?}"), |(i, _)| i);
     let stop: String = first[second_word..]
         .chars()
         .take_while(|c| !c.is_whitespace())
@@ -98,10 +97,10 @@ async fn providers_llama_server_streams_deterministic_text_with_usage_and_stops(
     assert_eq!(stopped.stats.unwrap().finish, FinishReason::Stop);
 }
 
-/// SmolLM2 (135M) calls a tool only when the template shows it how and an earlier turn did
+/// `SmolLM2` (135M) calls a tool only when the template shows it how and an earlier turn did
 /// it once: that example also sends a tool call and a tool result through the mapping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_tool_call_parses() {
+async fn llama_server_tool_call_parses() {
     let server = LlamaServer::start(Some(llama_server::TOOLS_TEMPLATE)).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
     let example = ToolCall {
@@ -141,7 +140,7 @@ async fn providers_llama_server_tool_call_parses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_llama_server_errors_listing_and_dropped_streams() {
+async fn llama_server_errors_listing_and_dropped_streams() {
     let server = LlamaServer::start(None).await;
     let provider = client(ProviderKind::OpenAiCompatible, &server.base_url);
     assert!(!provider.list_models().await.unwrap().is_empty());
@@ -184,7 +183,7 @@ async fn providers_llama_server_errors_listing_and_dropped_streams() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_unreachable_or_silent_servers_are_unavailable_quickly() {
+async fn unreachable_or_silent_servers_are_unavailable_quickly() {
     let started = Instant::now();
     let nobody = client(
         ProviderKind::OpenAiCompatible,
@@ -242,7 +241,7 @@ fn anthropic(base_url: &str, key: &str) -> ProviderClient {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_anthropic_replayed_stream_gives_text_and_a_tool_call() {
+async fn anthropic_replayed_stream_gives_text_and_a_tool_call() {
     let replay = Replay::start().await;
     let provider = anthropic(&replay.base_url, replay::ANTHROPIC_KEY);
     let mut request = greedy("What is the weather in San Francisco?", 256);
@@ -281,7 +280,7 @@ async fn providers_anthropic_replayed_stream_gives_text_and_a_tool_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_anthropic_errors_say_why_and_never_show_the_key() {
+async fn anthropic_errors_say_why_and_never_show_the_key() {
     let replay = Replay::start().await;
     let wrong_key = anthropic(&replay.base_url, "sk-ant-wrong-key");
     match wrong_key.chat("claude-opus-4-6", greedy("Hi", 8)).await {
@@ -298,7 +297,7 @@ async fn providers_anthropic_errors_say_why_and_never_show_the_key() {
     let provider = anthropic(&replay.base_url, replay::ANTHROPIC_KEY);
     match provider.chat("claude-overloaded", greedy("Hi", 8)).await {
         Err(EngineError::ProviderUnavailable { message, .. }) => {
-            assert!(message.contains("Overloaded"), "{message}")
+            assert!(message.contains("Overloaded"), "{message}");
         }
         other => panic!("expected unavailable, got {other:?}"),
     }

@@ -128,6 +128,6 @@ async fn openai_cut_short() -> Response {
 }
 
 async fn never_answers() -> Response {
-    tokio::time::sleep(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_mins(10)).await;
     StatusCode::OK.into_response()
 }
