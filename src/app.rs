@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::engine::llama::{Engine, EngineSettings};
 use crate::data_dir::{DataDirError, DataDirLock};
+use crate::engine::llama::{Engine, EngineSettings};
 use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
 use crate::service::keyring::KeyRing;

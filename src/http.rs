@@ -65,7 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{name}/pull", post(routes::models::pull))
         .route("/models/{name}/load", post(routes::models::load))
         .route("/models/{name}/unload", post(routes::models::unload))
-        .route("/providers", get(routes::providers::list).post(routes::providers::create))
+        .route(
+            "/providers",
+            get(routes::providers::list).post(routes::providers::create),
+        )
         .route(
             "/providers/{name}",
             axum::routing::patch(routes::providers::update).delete(routes::providers::delete),

@@ -5,8 +5,8 @@ use std::io::Read;
 use super::{CliError, UserCreateArgs, UserPasswdArgs};
 use crate::config::Settings;
 use crate::domain::Role;
-use crate::service::users::UserService;
 use crate::service::users::CreateUser;
+use crate::service::users::UserService;
 
 /// Reads a password from standard input: the first line, without its line ending.
 fn read_password() -> Result<String, CliError> {

@@ -63,7 +63,11 @@ async fn forward(mut generation: Generation, tools: Vec<ToolSpec>, sender: ChatS
             Ok(GenerationEvent::Done(mut stats)) => match finish_tool_answer(&answer, &tools, stats.finish) {
                 Ok((events, finish)) => {
                     stats.finish = finish;
-                    events.into_iter().map(Ok).chain([Ok(ChatEvent::Done(stats))]).collect()
+                    events
+                        .into_iter()
+                        .map(Ok)
+                        .chain([Ok(ChatEvent::Done(stats))])
+                        .collect()
                 }
                 Err(err) => vec![Err(err)],
             },
@@ -99,9 +103,7 @@ fn finish_tool_answer(
             Ok((vec![ChatEvent::ToolCall(call)], FinishReason::ToolCalls))
         }
         // A text answer cut by max_tokens: its text has streamed, the JSON just never closed.
-        Err(_) if finish == FinishReason::Length && !answer.released().is_empty() => {
-            Ok((Vec::new(), finish))
-        }
+        Err(_) if finish == FinishReason::Length && !answer.released().is_empty() => Ok((Vec::new(), finish)),
         Err(err) => Err(err),
     }
 }
@@ -114,7 +116,10 @@ fn prompt_messages(messages: &[ChatMessage], tools: &[ToolSpec], tool_role: &str
         let instructions = tool_instructions(tools);
         match messages.first() {
             Some(first) if first.role == "system" => {
-                prompt.push(ChatMessage::new("system", format!("{}\n\n{instructions}", first.content)));
+                prompt.push(ChatMessage::new(
+                    "system",
+                    format!("{}\n\n{instructions}", first.content),
+                ));
             }
             _ => prompt.push(ChatMessage::new("system", instructions)),
         }
@@ -130,9 +135,10 @@ fn prompt_messages(messages: &[ChatMessage], tools: &[ToolSpec], tool_role: &str
                     .collect();
                 ChatMessage::new("assistant", calls.join("\n"))
             }
-            "assistant" if !tools.is_empty() => {
-                ChatMessage::new("assistant", answer_json("text", "content", &json!(message.content), None))
-            }
+            "assistant" if !tools.is_empty() => ChatMessage::new(
+                "assistant",
+                answer_json("text", "content", &json!(message.content), None),
+            ),
             "tool" => {
                 let content = if tool_role == "tool" {
                     message.content.clone()
@@ -149,7 +155,12 @@ fn prompt_messages(messages: &[ChatMessage], tools: &[ToolSpec], tool_role: &str
 
 /// An answer in the order the grammar makes the model write it (`type` first), so earlier turns
 /// look like the model's own.
-fn answer_json(kind: &str, key: &str, value: &serde_json::Value, arguments: Option<&serde_json::Value>) -> String {
+fn answer_json(
+    kind: &str,
+    key: &str,
+    value: &serde_json::Value,
+    arguments: Option<&serde_json::Value>,
+) -> String {
     match arguments {
         Some(arguments) => format!(r#"{{"type":"{kind}","{key}":{value},"arguments":{arguments}}}"#),
         None => format!(r#"{{"type":"{kind}","{key}":{value}}}"#),
@@ -201,9 +212,16 @@ mod tests {
         ];
         let prompt = prompt_messages(&messages, &[tool()], "user");
         assert_eq!(prompt.len(), 4);
-        assert!(prompt[0].content.starts_with("Be brief.\n\nYou can call these tools:"));
+        assert!(
+            prompt[0]
+                .content
+                .starts_with("Be brief.\n\nYou can call these tools:")
+        );
         assert!(prompt[0].content.contains("kpi_values"));
-        assert_eq!(prompt[2].content, r#"{"type":"tool_call","name":"kpi_values","arguments":{"kpi":"revenue"}}"#);
+        assert_eq!(
+            prompt[2].content,
+            r#"{"type":"tool_call","name":"kpi_values","arguments":{"kpi":"revenue"}}"#
+        );
         assert_eq!(prompt[3].role, "user");
         assert_eq!(prompt[3].content, "Tool result: [1, 2]");
     }

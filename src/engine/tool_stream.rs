@@ -57,7 +57,9 @@ impl ToolAnswerStream {
         self.shape = if ended {
             Shape::TextDone
         } else {
-            Shape::Text { next: next + consumed }
+            Shape::Text {
+                next: next + consumed,
+            }
         };
         self.released.push_str(&text);
         text

@@ -44,7 +44,13 @@ pub struct InferenceService {
 }
 
 impl InferenceService {
-    pub fn new(store: Store, engine: Engine, models: ModelService, keyring: KeyRing, env_keys: ProviderKeys) -> Self {
+    pub fn new(
+        store: Store,
+        engine: Engine,
+        models: ModelService,
+        keyring: KeyRing,
+        env_keys: ProviderKeys,
+    ) -> Self {
         Self {
             store,
             engine,
@@ -59,7 +65,11 @@ impl InferenceService {
         let target = target.trim();
         let routes = self.routes(target).await?;
         if routes.is_empty() {
-            return Err(self.local_route(target).await.err().unwrap_or(ServiceError::NotFound("model")));
+            return Err(self
+                .local_route(target)
+                .await
+                .err()
+                .unwrap_or(ServiceError::NotFound("model")));
         }
         let mut skipped = Vec::new();
         let mut last_error = None;
@@ -190,7 +200,11 @@ impl InferenceService {
             ProviderKind::OpenAi => self.env_keys.openai.as_ref(),
             ProviderKind::OpenAiCompatible => None,
         };
-        let mut config = ProviderConfig::new(&provider.name, kind, provider.base_url.clone().unwrap_or_default());
+        let mut config = ProviderConfig::new(
+            &provider.name,
+            kind,
+            provider.base_url.clone().unwrap_or_default(),
+        );
         config.api_key = match &route.key_ciphertext {
             Some(sealed) => Some(self.keyring.decrypt(sealed, &provider.name)?),
             None => env_key.map(|key| key.expose().to_owned()),

@@ -111,10 +111,12 @@ fn parse_key(text: &str) -> Option<[u8; 32]> {
 }
 
 fn key_from_file(path: &Path) -> Result<[u8; 32], KeyRingError> {
-    let io = |action| move |source| KeyRingError::Io {
-        action,
-        path: path.to_owned(),
-        source,
+    let io = |action| {
+        move |source| KeyRingError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
     };
     match std::fs::read_to_string(path) {
         Ok(text) => parse_key(&text).ok_or_else(|| KeyRingError::BadFile(path.to_owned())),

@@ -22,8 +22,8 @@ use crate::domain::Identity;
 use crate::engine::EngineError;
 use crate::engine::catalog::ModelRole;
 use crate::engine::download::{self, Progress};
-use crate::engine::llama::Engine;
 use crate::engine::library::{FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed};
+use crate::engine::llama::Engine;
 
 /// Where a pull stands.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::keyring::KeyRing;
 use super::{ServiceError, validate};
 use crate::config::ProviderKeys;
-use crate::domain::Identity;
+use crate::domain::{Identity, Patch};
 use crate::store::providers::{Provider, ProviderChanges, ProviderModel};
 use crate::store::{Actor, Store};
 
@@ -22,8 +22,8 @@ pub struct ProviderView {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub priority: i32,
-    /// `stored` (set by an admin, encrypted), `environment` (ANTHROPIC_API_KEY /
-    /// OPENAI_API_KEY) or `none`.
+    /// `stored` (set by an admin, encrypted), `environment` (`ANTHROPIC_API_KEY` /
+    /// `OPENAI_API_KEY`) or `none`.
     pub key: &'static str,
 }
 
@@ -34,13 +34,13 @@ pub struct ProviderInput {
     pub name: Option<String>,
     pub kind: Option<String>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "present")]
-    pub base_url: Option<Option<String>>,
+    #[serde(default)]
+    pub base_url: Patch<String>,
     pub enabled: Option<bool>,
     pub priority: Option<i32>,
     /// `null` removes the stored key.
-    #[serde(default, deserialize_with = "present")]
-    pub api_key: Option<Option<String>>,
+    #[serde(default)]
+    pub api_key: Patch<String>,
 }
 
 /// A model on a provider, as admins set it.
@@ -61,15 +61,6 @@ fn default_context() -> i32 {
 }
 fn default_true() -> bool {
     true
-}
-
-/// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +84,11 @@ impl ProviderService {
         Ok(rows.into_iter().map(|row| self.view(row)).collect())
     }
 
-    pub async fn create(&self, caller: &Identity, input: ProviderInput) -> Result<ProviderView, ServiceError> {
+    pub async fn create(
+        &self,
+        caller: &Identity,
+        input: ProviderInput,
+    ) -> Result<ProviderView, ServiceError> {
         require_admin(caller)?;
         let name = provider_name(input.name.as_deref().unwrap_or_default())?;
         let kind = input.kind.clone().unwrap_or_default();
@@ -103,8 +98,11 @@ impl ProviderService {
                 "kind must be one of anthropic, openai, openai_compatible",
             ));
         }
-        if kind == "openai_compatible" && input.base_url.clone().flatten().is_none() {
-            return Err(ServiceError::invalid("base_url", "an openai_compatible provider needs a base_url"));
+        if kind == "openai_compatible" && !matches!(input.base_url, Patch::Set(_)) {
+            return Err(ServiceError::invalid(
+                "base_url",
+                "an openai_compatible provider needs a base_url",
+            ));
         }
         let changes = self.changes(&name, input)?;
         let row = self
@@ -115,10 +113,18 @@ impl ProviderService {
         Ok(self.view(row))
     }
 
-    pub async fn update(&self, caller: &Identity, name: &str, input: ProviderInput) -> Result<ProviderView, ServiceError> {
+    pub async fn update(
+        &self,
+        caller: &Identity,
+        name: &str,
+        input: ProviderInput,
+    ) -> Result<ProviderView, ServiceError> {
         require_admin(caller)?;
         if input.name.is_some() || input.kind.is_some() {
-            return Err(ServiceError::invalid("body", "name and kind cannot change; create another provider"));
+            return Err(ServiceError::invalid(
+                "body",
+                "name and kind cannot change; create another provider",
+            ));
         }
         let changes = self.changes(name, input)?;
         let row = self
@@ -132,7 +138,10 @@ impl ProviderService {
     pub async fn delete(&self, caller: &Identity, name: &str) -> Result<(), ServiceError> {
         require_admin(caller)?;
         if name == "local" {
-            return Err(ServiceError::invalid("name", "the local provider cannot be deleted; disable it instead"));
+            return Err(ServiceError::invalid(
+                "name",
+                "the local provider cannot be deleted; disable it instead",
+            ));
         }
         self.store
             .delete_provider(Actor::User(caller.user_id()), name.to_owned())
@@ -140,7 +149,11 @@ impl ProviderService {
             .map_err(|err| not_found(err.into(), "provider"))
     }
 
-    pub async fn models(&self, caller: &Identity, provider: &str) -> Result<Vec<ProviderModel>, ServiceError> {
+    pub async fn models(
+        &self,
+        caller: &Identity,
+        provider: &str,
+    ) -> Result<Vec<ProviderModel>, ServiceError> {
         Ok(self
             .store
             .provider_models(Actor::User(caller.user_id()), provider.to_owned())
@@ -157,15 +170,24 @@ impl ProviderService {
         require_admin(caller)?;
         let name = model.trim();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_whitespace) {
-            return Err(ServiceError::invalid("model", "a model name has 1-200 characters and no spaces"));
+            return Err(ServiceError::invalid(
+                "model",
+                "a model name has 1-200 characters and no spaces",
+            ));
         }
         if let Some(role) = &input.role
             && !["fast", "reasoning", "code", "embedding"].contains(&role.as_str())
         {
-            return Err(ServiceError::invalid("role", "role must be fast, reasoning, code or embedding"));
+            return Err(ServiceError::invalid(
+                "role",
+                "role must be fast, reasoning, code or embedding",
+            ));
         }
         if !(1..=10_000_000).contains(&input.context_size) {
-            return Err(ServiceError::invalid("context_size", "context_size must be 1-10000000"));
+            return Err(ServiceError::invalid(
+                "context_size",
+                "context_size must be 1-10000000",
+            ));
         }
         let mut settings = serde_json::Map::new();
         if let Some(remote) = input.remote_model.filter(|r| !r.trim().is_empty()) {
@@ -190,35 +212,48 @@ impl ProviderService {
             })
     }
 
-    pub async fn delete_model(&self, caller: &Identity, provider: &str, model: &str) -> Result<(), ServiceError> {
+    pub async fn delete_model(
+        &self,
+        caller: &Identity,
+        provider: &str,
+        model: &str,
+    ) -> Result<(), ServiceError> {
         require_admin(caller)?;
         self.store
-            .delete_provider_model(Actor::User(caller.user_id()), provider.to_owned(), model.to_owned())
+            .delete_provider_model(
+                Actor::User(caller.user_id()),
+                provider.to_owned(),
+                model.to_owned(),
+            )
             .await
             .map_err(|err| not_found(err.into(), "model"))
     }
 
     fn changes(&self, provider: &str, input: ProviderInput) -> Result<ProviderChanges, ServiceError> {
-        if let Some(Some(url)) = &input.base_url {
+        if let Patch::Set(url) = &input.base_url {
             let valid = (url.starts_with("http://") || url.starts_with("https://"))
                 && url.len() <= 2000
                 && !url.chars().any(char::is_whitespace);
             if !valid {
-                return Err(ServiceError::invalid("base_url", "base_url must be an http(s) URL"));
+                return Err(ServiceError::invalid(
+                    "base_url",
+                    "base_url must be an http(s) URL",
+                ));
             }
         }
         let key_ciphertext = match input.api_key {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(key)) if key.trim().is_empty() || key.len() > 4096 => {
-                return Err(ServiceError::invalid("api_key", "api_key must be 1-4096 characters"));
+            Patch::Set(key) if key.trim().is_empty() || key.len() > 4096 => {
+                return Err(ServiceError::invalid(
+                    "api_key",
+                    "api_key must be 1-4096 characters",
+                ));
             }
-            Some(Some(key)) => Some(Some(self.keyring.encrypt(key.trim(), provider)?)),
+            Patch::Set(key) => Patch::Set(self.keyring.encrypt(key.trim(), provider)?),
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
         };
         Ok(ProviderChanges {
-            base_url: input
-                .base_url
-                .map(|url| url.map(|u| u.trim_end_matches('/').to_owned())),
+            base_url: input.base_url.map(|url| url.trim_end_matches('/').to_owned()),
             enabled: input.enabled,
             priority: input.priority,
             key_ciphertext,
@@ -251,13 +286,18 @@ fn require_admin(caller: &Identity) -> Result<(), ServiceError> {
     if caller.user.is_admin() {
         Ok(())
     } else {
-        Err(ServiceError::Forbidden("only admins can change providers and models"))
+        Err(ServiceError::Forbidden(
+            "only admins can change providers and models",
+        ))
     }
 }
 
 fn provider_name(raw: &str) -> Result<String, ServiceError> {
     let name = validate::name("name", raw, 64)?;
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));

@@ -102,7 +102,11 @@ impl Drop for EmbeddedDb {
     /// being dropped on this very thread. The wait moves to a thread of its own, which the
     /// process exit ends if the client never leaves.
     fn drop(&mut self) {
-        let server = self.server.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let server = self
+            .server
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(server) = server {
             let _ = std::thread::Builder::new()
                 .name("pglite-drop".into())

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Actor, Store, StoreError};
+use crate::domain::Patch;
 
 /// A provider row. `has_stored_key` says whether a key is stored; the ciphertext itself only
 /// leaves the store through [`Store::provider_key_ciphertext`].
@@ -32,14 +33,14 @@ pub struct ModelRoute {
     pub key_ciphertext: Option<Vec<u8>>,
 }
 
-/// A new provider, or the fields an update changes (`None`: unchanged).
+/// A new provider, or the fields an update changes (`None`/`Keep`: unchanged).
 #[derive(Debug, Clone, Default)]
 pub struct ProviderChanges {
-    pub base_url: Option<Option<String>>,
+    pub base_url: Patch<String>,
     pub enabled: Option<bool>,
     pub priority: Option<i32>,
-    /// `Some(None)` removes the stored key.
-    pub key_ciphertext: Option<Option<Vec<u8>>>,
+    /// `Clear` removes the stored key.
+    pub key_ciphertext: Patch<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
@@ -101,10 +102,11 @@ impl Store {
     pub async fn provider_enabled(&self, name: String) -> Result<bool, StoreError> {
         self.run_system(move |conn| {
             async move {
-                let enabled: Option<bool> = sqlx::query_scalar("select enabled from public.providers where name = $1")
-                    .bind(name)
-                    .fetch_optional(conn)
-                    .await?;
+                let enabled: Option<bool> =
+                    sqlx::query_scalar("select enabled from public.providers where name = $1")
+                        .bind(name)
+                        .fetch_optional(conn)
+                        .await?;
                 Ok(enabled.unwrap_or(false))
             }
             .boxed()
@@ -115,7 +117,9 @@ impl Store {
     pub async fn list_providers(&self, actor: Actor) -> Result<Vec<Provider>, StoreError> {
         self.run_as(actor, |conn| {
             async move {
-                let sql = format!("select {PROVIDER_COLUMNS} from public.providers p order by p.priority, p.name limit 200");
+                let sql = format!(
+                    "select {PROVIDER_COLUMNS} from public.providers p order by p.priority, p.name limit 200"
+                );
                 Ok(sqlx::query_as(&sql).fetch_all(conn).await?)
             }
             .boxed()
@@ -140,10 +144,10 @@ impl Store {
                 Ok(sqlx::query_as(&sql)
                     .bind(name)
                     .bind(kind)
-                    .bind(changes.base_url.flatten())
+                    .bind(changes.base_url.value())
                     .bind(changes.enabled)
                     .bind(changes.priority)
-                    .bind(changes.key_ciphertext.flatten())
+                    .bind(changes.key_ciphertext.value())
                     .fetch_one(conn)
                     .await?)
             }
@@ -171,12 +175,12 @@ impl Store {
                 );
                 Ok(sqlx::query_as(&sql)
                     .bind(name)
-                    .bind(changes.base_url.is_some())
-                    .bind(changes.base_url.flatten())
+                    .bind(!changes.base_url.is_keep())
+                    .bind(changes.base_url.value())
                     .bind(changes.enabled)
                     .bind(changes.priority)
-                    .bind(changes.key_ciphertext.is_some())
-                    .bind(changes.key_ciphertext.flatten())
+                    .bind(!changes.key_ciphertext.is_keep())
+                    .bind(changes.key_ciphertext.value())
                     .fetch_one(conn)
                     .await?)
             }
@@ -203,7 +207,11 @@ impl Store {
     }
 
     /// The models of one provider.
-    pub async fn provider_models(&self, actor: Actor, provider: String) -> Result<Vec<ProviderModel>, StoreError> {
+    pub async fn provider_models(
+        &self,
+        actor: Actor,
+        provider: String,
+    ) -> Result<Vec<ProviderModel>, StoreError> {
         self.run_as(actor, move |conn| {
             async move {
                 Ok(sqlx::query_as(
@@ -260,7 +268,12 @@ impl Store {
         .await
     }
 
-    pub async fn delete_provider_model(&self, actor: Actor, provider: String, model: String) -> Result<(), StoreError> {
+    pub async fn delete_provider_model(
+        &self,
+        actor: Actor,
+        provider: String,
+        model: String,
+    ) -> Result<(), StoreError> {
         self.run_as(actor, move |conn| {
             async move {
                 let deleted = sqlx::query(

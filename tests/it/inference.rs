@@ -57,7 +57,10 @@ async fn local_models_answer_through_the_router_stream_and_load_on_demand() {
     let (app, admin) = app_with_model().await;
     let inference = app.services().inference;
 
-    let mut routed = inference.chat(MODEL, greedy("What is the capital of France?")).await.unwrap();
+    let mut routed = inference
+        .chat(MODEL, greedy("What is the capital of France?"))
+        .await
+        .unwrap();
     assert_eq!(routed.answerer.provider, "local");
     assert_eq!(routed.answerer.model, MODEL);
     let mut pieces = Vec::new();
@@ -72,7 +75,10 @@ async fn local_models_answer_through_the_router_stream_and_load_on_demand() {
     assert!(stats.completion_tokens > 0 && stats.prompt_tokens > 0);
 
     // Same request, same answer: greedy decoding through the router is deterministic.
-    let again = inference.chat(MODEL, greedy("What is the capital of France?")).await.unwrap();
+    let again = inference
+        .chat(MODEL, greedy("What is the capital of France?"))
+        .await
+        .unwrap();
     assert_eq!(again.stream.collect().await.unwrap().text, pieces.concat());
 
     // The role reaches the imported model: the library's choice for `fast` takes the place of
@@ -91,17 +97,38 @@ async fn local_models_answer_through_the_router_stream_and_load_on_demand() {
         .expect("listed");
     assert_eq!(entry["loaded"], true, "{entry}");
 
-    let unloaded = send(&admin, Method::POST, &format!("/api/v1/models/{MODEL}/unload"), json!({})).await;
+    let unloaded = send(
+        &admin,
+        Method::POST,
+        &format!("/api/v1/models/{MODEL}/unload"),
+        json!({}),
+    )
+    .await;
     assert_eq!(unloaded.status(), StatusCode::OK);
     assert_eq!(unloaded.json::<Value>().await.unwrap()["unloaded"], true);
-    let loaded = send(&admin, Method::POST, &format!("/api/v1/models/{MODEL}/load"), json!({})).await;
+    let loaded = send(
+        &admin,
+        Method::POST,
+        &format!("/api/v1/models/{MODEL}/load"),
+        json!({}),
+    )
+    .await;
     assert_eq!(loaded.status(), StatusCode::OK);
     let loaded: Value = loaded.json().await.unwrap();
     assert_eq!(loaded["name"], MODEL);
     assert!(loaded["parameters"].as_u64().unwrap() > 100_000_000);
 
-    let missing = send(&admin, Method::POST, "/api/v1/models/no-such-model/load", json!({})).await;
-    assert_eq!(error_code(missing).await, (StatusCode::NOT_FOUND, "model_not_found".into()));
+    let missing = send(
+        &admin,
+        Method::POST,
+        "/api/v1/models/no-such-model/load",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        error_code(missing).await,
+        (StatusCode::NOT_FOUND, "model_not_found".into())
+    );
     let not_pulled = send(&admin, Method::POST, "/api/v1/models/qwq-32b/load", json!({})).await;
     assert_eq!(
         error_code(not_pulled).await,
@@ -173,17 +200,41 @@ async fn the_router_falls_back_past_unreachable_providers_and_missing_files() {
         assert_eq!(put.status(), StatusCode::OK, "{provider}/{model}");
     }
 
-    let routed = app.services().inference.chat("code", greedy("Say hi.")).await.unwrap();
+    let routed = app
+        .services()
+        .inference
+        .chat("code", greedy("Say hi."))
+        .await
+        .unwrap();
     assert_eq!(routed.answerer.model, MODEL);
-    let skipped: Vec<&str> = routed.skipped.iter().map(|(who, _)| who.provider.as_str()).collect();
+    let skipped: Vec<&str> = routed
+        .skipped
+        .iter()
+        .map(|(who, _)| who.provider.as_str())
+        .collect();
     assert_eq!(skipped, ["down"], "{:?}", routed.skipped);
-    assert!(routed.skipped[0].1.contains("unavailable"), "{:?}", routed.skipped);
+    assert!(
+        routed.skipped[0].1.contains("unavailable"),
+        "{:?}",
+        routed.skipped
+    );
     assert!(!routed.stream.collect().await.unwrap().text.is_empty());
 
     // With every candidate gone, the caller hears why the last one failed.
-    let disabled = send(&admin, Method::PATCH, "/api/v1/providers/local", json!({"enabled": false})).await;
+    let disabled = send(
+        &admin,
+        Method::PATCH,
+        "/api/v1/providers/local",
+        json!({"enabled": false}),
+    )
+    .await;
     assert_eq!(disabled.status(), StatusCode::OK);
-    let err = app.services().inference.chat("code", greedy("Say hi.")).await.unwrap_err();
+    let err = app
+        .services()
+        .inference
+        .chat("code", greedy("Say hi."))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("`down` is unavailable"), "{err}");
     app.stop().await;
 }
@@ -205,7 +256,10 @@ async fn provider_keys_are_stored_encrypted_and_never_shown() {
     assert!(!body.contains(secret), "{body}");
     let created: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(created["key"], "stored");
-    assert_eq!(created["base_url"], "http://10.0.0.5:8000/v1", "trailing slash trimmed");
+    assert_eq!(
+        created["base_url"], "http://10.0.0.5:8000/v1",
+        "trailing slash trimmed"
+    );
 
     let listed = admin.get("/api/v1/providers").await.text().await.unwrap();
     assert!(!listed.contains(secret) && listed.contains("vllm.lab"));
@@ -223,32 +277,96 @@ async fn provider_keys_are_stored_encrypted_and_never_shown() {
     assert!(!rows[0]["raw"].as_str().unwrap().contains(secret));
     assert!(rows[0]["len"].as_i64().unwrap() > 40, "nonce + ciphertext + tag");
 
-    let cleared = send(&admin, Method::PATCH, "/api/v1/providers/vllm.lab", json!({"api_key": null})).await;
+    let cleared = send(
+        &admin,
+        Method::PATCH,
+        "/api/v1/providers/vllm.lab",
+        json!({"api_key": null}),
+    )
+    .await;
     assert_eq!(cleared.json::<Value>().await.unwrap()["key"], "none");
 
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn provider_changes_refuse_bad_input_and_members() {
+    let app = TestApp::start().await;
+    let admin = app.setup_admin().await;
+    let created = send(
+        &admin,
+        Method::POST,
+        "/api/v1/providers",
+        json!({"name": "vllm.lab", "kind": "openai_compatible", "base_url": "http://10.0.0.5:8000/v1"}),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
     // Bad input: clear codes, nothing changed.
     let cases = [
-        (json!({"name": "Bad Name", "kind": "openai"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"name": "x", "kind": "gemini"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"name": "x", "kind": "openai_compatible"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"name": "y", "kind": "openai", "base_url": "ftp://x"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        (json!({"name": "vllm.lab", "kind": "openai_compatible", "base_url": "http://a"}), StatusCode::CONFLICT, "provider_exists"),
-        (json!({"name": "z", "kind": "openai", "surprise": 1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (
+            json!({"name": "Bad Name", "kind": "openai"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "x", "kind": "gemini"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "x", "kind": "openai_compatible"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "y", "kind": "openai", "base_url": "ftp://x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "vllm.lab", "kind": "openai_compatible", "base_url": "http://a"}),
+            StatusCode::CONFLICT,
+            "provider_exists",
+        ),
+        (
+            json!({"name": "z", "kind": "openai", "surprise": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
     ];
     for (body, status, code) in cases {
         let response = send(&admin, Method::POST, "/api/v1/providers", body.clone()).await;
         assert_eq!(error_code(response).await, (status, code.to_owned()), "{body}");
     }
-    let local = admin.request(Method::DELETE, "/api/v1/providers/local").send().await.unwrap();
+    let local = admin
+        .request(Method::DELETE, "/api/v1/providers/local")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(local).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let unknown = send(&admin, Method::PATCH, "/api/v1/providers/nope", json!({"enabled": false})).await;
-    assert_eq!(error_code(unknown).await, (StatusCode::NOT_FOUND, "not_found".into()));
+    let unknown = send(
+        &admin,
+        Method::PATCH,
+        "/api/v1/providers/nope",
+        json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(
+        error_code(unknown).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
 
     // Members read providers but cannot change them.
     app.create_user("member@example.com", "Acme Test", false).await;
     let member = app.login("member@example.com", crate::support::PASSWORD).await;
     assert_eq!(member.get("/api/v1/providers").await.status(), StatusCode::OK);
-    let refused = send(&member, Method::PATCH, "/api/v1/providers/openai", json!({"enabled": false})).await;
+    let refused = send(
+        &member,
+        Method::PATCH,
+        "/api/v1/providers/openai",
+        json!({"enabled": false}),
+    )
+    .await;
     assert_eq!(error_code(refused).await.0, StatusCode::FORBIDDEN);
     app.stop().await;
 }

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::engine::llama::LoadedModel;
 use crate::http::AppState;
 use crate::http::error::{ApiError, engine_error_body};
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
-use crate::engine::llama::LoadedModel;
 use crate::service::models::{ModelList, PullHandle, PullState};
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,10 @@ use crate::http::extract::{ApiJson, ApiPath, Caller};
 use crate::service::providers::{ModelInput, ProviderInput, ProviderView};
 use crate::store::providers::ProviderModel;
 
-pub async fn list(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Vec<ProviderView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<ProviderView>>, ApiError> {
     Ok(Json(state.services.providers.list(&caller).await?))
 }
 
@@ -32,7 +35,9 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(input): ApiJson<ProviderInput>,
 ) -> Result<Json<ProviderView>, ApiError> {
-    Ok(Json(state.services.providers.update(&caller, &name, input).await?))
+    Ok(Json(
+        state.services.providers.update(&caller, &name, input).await?,
+    ))
 }
 
 pub async fn delete(
@@ -59,7 +64,11 @@ pub async fn put_model(
     ApiJson(input): ApiJson<ModelInput>,
 ) -> Result<Json<ProviderModel>, ApiError> {
     Ok(Json(
-        state.services.providers.put_model(&caller, &provider, &model, input).await?,
+        state
+            .services
+            .providers
+            .put_model(&caller, &provider, &model, input)
+            .await?,
     ))
 }
 
@@ -68,6 +77,10 @@ pub async fn delete_model(
     Caller(caller): Caller,
     ApiPath((provider, model)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.providers.delete_model(&caller, &provider, &model).await?;
+    state
+        .services
+        .providers
+        .delete_model(&caller, &provider, &model)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
