@@ -3,11 +3,13 @@
 mod api_key;
 mod company;
 mod identity;
+mod search;
 mod user;
 
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use company::{Company, Department};
 pub use identity::{Credential, Identity};
+pub use search::{SearchHit, SearchSource, SourceRef};
 pub use user::{Role, User, UserUpdate};
 
 /// Paging for list endpoints: every result set is bounded.
