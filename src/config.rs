@@ -117,6 +117,8 @@ pub struct Settings {
     pub models_dir: PathBuf,
     pub models_file: PathBuf,
     pub models: ModelSettings,
+    /// `embeddings.model`: catalog name or role, model path, or "off".
+    pub embeddings_model: Option<String>,
     pub workspace: PathBuf,
     pub sample_data: bool,
     pub log: LogSettings,
@@ -187,6 +189,7 @@ impl Settings {
             models: ModelSettings {
                 auto_pull: parse_bool(layers, "models.auto_pull")?,
             },
+            embeddings_model: optional(layers, "embeddings.model", "a model name, role or path")?,
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {

@@ -5,6 +5,7 @@ pub mod companies;
 mod error;
 pub mod health;
 pub mod models;
+pub mod search;
 mod secrets;
 pub mod users;
 pub mod validate;
@@ -22,6 +23,7 @@ pub struct Services {
     pub companies: companies::CompanyService,
     pub health: health::HealthService,
     pub models: models::ModelService,
+    pub search: search::SearchService,
 }
 
 impl Services {
@@ -33,6 +35,7 @@ impl Services {
             companies: companies::CompanyService::new(store.clone()),
             health: health::HealthService::new(store.clone(), models.clone()),
             models,
+            search: search::SearchService::new(store.clone(), settings),
         }
     }
 }

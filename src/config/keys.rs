@@ -108,6 +108,12 @@ pub const KEYS: &[KeyDef] = &[
         "serve downloads the missing model of each role in the background (true/false).",
     ),
     key(
+        "embeddings.model",
+        "AGENTBOX_EMBEDDINGS_MODEL",
+        Some("embedding"),
+        "Embedding model for semantic search and /v1/embeddings: a catalog name or role, a .gguf file, a folder with config.json + model.safetensors + tokenizer.json, or \"off\".",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,
