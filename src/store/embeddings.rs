@@ -13,8 +13,9 @@ use crate::domain::{SearchHit, SearchSource, SourceRef};
 /// How the `embedding` column stores vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VectorStorage {
-    /// pgvector `vector`, searched through HNSW cosine indexes.
-    PgVector,
+    /// pgvector `vector`, searched through HNSW cosine indexes; `iterative_scan` when the
+    /// extension is 0.8 or newer.
+    PgVector { iterative_scan: bool },
     /// `real[]`, searched exactly (no extension needed).
     RealArray,
 }
@@ -66,6 +67,13 @@ impl HitRow {
     }
 }
 
+/// Iterative index scans came with pgvector 0.8.
+fn has_iterative_scan(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (0, 8)
+}
+
 /// pgvector's text form of a vector: `[0.1,0.2,...]`.
 fn vector_literal(v: &[f32]) -> String {
     let parts: Vec<String> = v.iter().map(f32::to_string).collect();
@@ -81,17 +89,20 @@ impl Store {
         let storage = self
             .run_system(|conn| {
                 async move {
-                    let type_name: Option<String> = sqlx::query_scalar(
-                        "select t.typname::text from pg_catalog.pg_attribute a
+                    let found: Option<(String, Option<String>)> = sqlx::query_as(
+                        "select t.typname::text,
+                                (select extversion from pg_catalog.pg_extension where extname = 'vector')
+                           from pg_catalog.pg_attribute a
                            join pg_catalog.pg_type t on t.oid = a.atttypid
                           where a.attrelid = 'public.embeddings'::regclass and a.attname = 'embedding'",
                     )
                     .fetch_optional(&mut *conn)
                     .await?;
-                    Ok(if type_name.as_deref() == Some("vector") {
-                        VectorStorage::PgVector
-                    } else {
-                        VectorStorage::RealArray
+                    Ok(match found {
+                        Some((type_name, version)) if type_name == "vector" => VectorStorage::PgVector {
+                            iterative_scan: version.as_deref().is_some_and(has_iterative_scan),
+                        },
+                        _ => VectorStorage::RealArray,
                     })
                 }
                 .boxed()
@@ -103,7 +114,8 @@ impl Store {
     /// With pgvector, makes sure vectors of `dims` dimensions have their HNSW index (the
     /// migration makes the one for 384). Runs as the owner: indexes are schema changes.
     pub async fn ensure_vector_index(&self, dims: usize) -> Result<(), StoreError> {
-        if self.vector_storage().await? != VectorStorage::PgVector || dims > HNSW_MAX_DIMS || dims == 0 {
+        let pgvector = matches!(self.vector_storage().await?, VectorStorage::PgVector { .. });
+        if !pgvector || dims > HNSW_MAX_DIMS || dims == 0 {
             return Ok(());
         }
         // `dims` is a number, not caller text: safe to put in the statement.
@@ -215,13 +227,23 @@ impl Store {
                 let columns = "source, message_id, path, chunk, content";
                 let filter = "owner = $1 and model = $2 and source = any($3) and dims = $4";
                 let rows: Vec<HitRow> = match storage {
-                    VectorStorage::PgVector => {
+                    VectorStorage::PgVector { iterative_scan } => {
+                        // The HNSW index is shared by every user: filtering its candidates to the
+                        // caller's rows can leave fewer than k. pgvector 0.8's iterative scan keeps
+                        // reading the index until k rows pass (in relaxed order, re-sorted below).
+                        if iterative_scan {
+                            sqlx::query("select set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                         // The cast to vector(dims) is what the partial HNSW index is built on.
                         let sql = format!(
-                            "select {columns}, 1 - (embedding::vector({dims}) <=> $5::vector({dims})) as score
-                               from public.embeddings where {filter}
-                              order by embedding::vector({dims}) <=> $5::vector({dims})
-                              limit $6"
+                            "with hits as materialized (
+                                 select {columns}, embedding::vector({dims}) <=> $5::vector({dims}) as distance
+                                   from public.embeddings where {filter}
+                                  order by distance
+                                  limit $6)
+                             select {columns}, 1 - distance as score from hits order by distance"
                         );
                         sqlx::query_as(&sql)
                             .bind(user)
@@ -270,7 +292,7 @@ async fn insert_one(
         SourceRef::Workspace { path, chunk } => ("workspace", None, Some(path), chunk),
     };
     let value = match storage {
-        VectorStorage::PgVector => "$8::text::vector",
+        VectorStorage::PgVector { .. } => "$8::text::vector",
         VectorStorage::RealArray => "$8::real[]",
     };
     let sql = format!(
@@ -290,7 +312,7 @@ async fn insert_one(
         .bind(row.content)
         .bind(row.model);
     let query = match storage {
-        VectorStorage::PgVector => query.bind(vector_literal(&row.embedding)),
+        VectorStorage::PgVector { .. } => query.bind(vector_literal(&row.embedding)),
         VectorStorage::RealArray => query.bind(row.embedding),
     };
     Ok(query.bind(dims).execute(&mut *conn).await?.rows_affected())
