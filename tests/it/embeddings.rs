@@ -149,6 +149,17 @@ async fn gguf_through_llama_cpp_matches_candle() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_gguf_is_refused_as_an_embedding_model() {
+    let chat_model = crate::engine::test_model();
+    let err = Embedder::load(&chat_model, EmbedderOptions::default()).await.unwrap_err();
+    assert!(
+        matches!(err, agentbox::engine::EngineError::EmbeddingModel { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not an embedding model"), "{err}");
+}
+
 /// Starts the platform with the test embedding model.
 async fn app_with_model() -> TestApp {
     TestApp::start_with(Options {

@@ -78,7 +78,7 @@ pub fn run(
         }
     };
     let dims = usize::try_from(model.n_embd_out()).unwrap_or(0);
-    let runner = GgufEmbedder {
+    let mut runner = GgufEmbedder {
         model: &model,
         context,
         max_tokens,
@@ -86,6 +86,11 @@ pub fn run(
         sequences,
         dims,
     };
+    // A chat model loads fine but pools nothing: find out now, not on the first request.
+    if let Err(err) = runner.embed(&["probe".to_owned()]) {
+        let _ = ready.send(Err(unusable(err.to_string())));
+        return;
+    }
     serve(runner, (dims, max_tokens), sequences, ready, jobs);
 }
 
