@@ -16,5 +16,6 @@ mod template;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams, ToolCall,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+    ToolCall,
 };

@@ -86,7 +86,9 @@ pub struct Embedder {
 
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedder").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Embedder")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +189,10 @@ pub fn detect(path: &Path) -> Result<EmbeddingBackend, EngineError> {
         return Err(unusable(&format!("the folder lacks {}", missing.join(", "))));
     }
     if path.is_file() {
-        if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gguf")) {
+        if path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
+        {
             return Ok(EmbeddingBackend::LlamaCpp);
         }
         return Err(unusable(
@@ -198,7 +203,11 @@ pub fn detect(path: &Path) -> Result<EmbeddingBackend, EngineError> {
 }
 
 fn default_name(path: &Path) -> String {
-    let stem = if path.is_dir() { path.file_name() } else { path.file_stem() };
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
     stem.map_or_else(|| "embedding".to_owned(), |s| s.to_string_lossy().into_owned())
 }
 

@@ -92,7 +92,10 @@ impl SearchService {
     /// Embeds texts as they are (for `/v1/embeddings`), after checking their number and size.
     pub async fn embed(&self, texts: Vec<String>) -> Result<EmbeddingResult, ServiceError> {
         if texts.is_empty() {
-            return Err(ServiceError::invalid("input", "input must hold at least one text"));
+            return Err(ServiceError::invalid(
+                "input",
+                "input must hold at least one text",
+            ));
         }
         if texts.len() > MAX_INPUTS {
             return Err(ServiceError::invalid(
@@ -100,7 +103,7 @@ impl SearchService {
                 format!("at most {MAX_INPUTS} texts per request"),
             ));
         }
-        if texts.iter().any(|t| t.is_empty()) {
+        if texts.iter().any(String::is_empty) {
             return Err(ServiceError::invalid("input", "input texts must not be empty"));
         }
         if texts.iter().any(|t| t.chars().count() > MAX_INPUT_CHARS) {
@@ -161,7 +164,11 @@ impl SearchService {
 
     /// Embeds what the caller has that is not embedded yet: their messages (up to 500 a run)
     /// and the workspace's text files (all chunks again, so edited files are current).
-    pub async fn reindex(&self, caller: &Identity, sources: &[SearchSource]) -> Result<IndexReport, ServiceError> {
+    pub async fn reindex(
+        &self,
+        caller: &Identity,
+        sources: &[SearchSource],
+    ) -> Result<IndexReport, ServiceError> {
         let user = caller.user_id();
         let embedder = self.embedder().await?;
         let model = embedder.model_name().to_owned();
@@ -181,7 +188,9 @@ impl SearchService {
                     .iter()
                     .zip(vectors)
                     .map(|(message, embedding)| NewEmbedding {
-                        source: SourceRef::Message { message_id: message.id },
+                        source: SourceRef::Message {
+                            message_id: message.id,
+                        },
                         content: snippet(&message.content, SNIPPET_CHARS),
                         model: model.clone(),
                         embedding,
@@ -195,7 +204,9 @@ impl SearchService {
             let root = self.workspace.clone();
             let walk = tokio::task::spawn_blocking(move || workspace::text_files(&root))
                 .await
-                .map_err(|err| ServiceError::Engine(crate::engine::EngineError::Embedding(err.to_string())))?;
+                .map_err(|err| {
+                    ServiceError::Engine(crate::engine::EngineError::Embedding(err.to_string()))
+                })?;
             report.skipped_files = walk.skipped;
             for file in walk.files {
                 let vectors = embedder.embed(file.chunks.clone()).await?;
@@ -245,7 +256,10 @@ impl SearchService {
         }
         let sources = sources.unwrap_or_else(|| SearchSource::ALL.to_vec());
         if sources.is_empty() {
-            return Err(ServiceError::invalid("sources", "sources must name message and/or workspace"));
+            return Err(ServiceError::invalid(
+                "sources",
+                "sources must name message and/or workspace",
+            ));
         }
         let embedder = self.embedder().await?;
         let vector = embedder

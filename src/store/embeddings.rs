@@ -200,10 +200,12 @@ impl Store {
     pub async fn message_text(&self, user: Uuid, message_id: Uuid) -> Result<String, StoreError> {
         self.run_as(Actor::User(user), move |conn| {
             async move {
-                Ok(sqlx::query_scalar("select content from public.messages where id = $1")
-                    .bind(message_id)
-                    .fetch_one(&mut *conn)
-                    .await?)
+                Ok(
+                    sqlx::query_scalar("select content from public.messages where id = $1")
+                        .bind(message_id)
+                        .fetch_one(&mut *conn)
+                        .await?,
+                )
             }
             .boxed()
         })

@@ -53,11 +53,10 @@ pub fn run(
             return;
         }
     };
-    let trained = usize::try_from(model.n_ctx_train()).unwrap_or(DEFAULT_MAX_TOKENS).max(2);
-    let max_tokens = options
-        .max_tokens
+    let trained = usize::try_from(model.n_ctx_train())
         .unwrap_or(DEFAULT_MAX_TOKENS)
-        .clamp(2, trained);
+        .max(2);
+    let max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).clamp(2, trained);
     let batch_tokens = BATCH_TOKENS.max(max_tokens);
     let sequences = options.batch_size.clamp(1, 64);
     let threads = i32::try_from(options.threads.max(1)).unwrap_or(1);
@@ -109,7 +108,8 @@ impl GgufEmbedder<'_> {
         let vocab = self.model.vocab();
         let mut tokens = vocab.tokenize(text.as_bytes(), true, false);
         if tokens.len() > self.max_tokens {
-            let closing = (vocab.should_add_sep() || vocab.should_add_eos()).then(|| tokens[tokens.len() - 1]);
+            let closing =
+                (vocab.should_add_sep() || vocab.should_add_eos()).then(|| tokens[tokens.len() - 1]);
             tokens.truncate(self.max_tokens - usize::from(closing.is_some()));
             tokens.extend(closing);
         }
@@ -118,7 +118,8 @@ impl GgufEmbedder<'_> {
 
     /// Decodes texts as sequences 0.. of one batch and reads their pooled vectors.
     fn decode(&mut self, group: &[Vec<LlamaToken>], out: &mut Vec<Vec<f32>>) -> Result<(), EngineError> {
-        let failed = |what: &str, err: &dyn std::fmt::Display| EngineError::Embedding(format!("{what}: {err}"));
+        let failed =
+            |what: &str, err: &dyn std::fmt::Display| EngineError::Embedding(format!("{what}: {err}"));
         let total: usize = group.iter().map(Vec::len).sum();
         let seqs = i32::try_from(group.len()).unwrap_or(i32::MAX);
         let mut batch = LlamaBatch::new(total.max(1), seqs);
@@ -129,7 +130,9 @@ impl GgufEmbedder<'_> {
         }
         // Models with a KV cache (causal embedders) must not see the previous batch.
         self.context.clear_kv_cache();
-        self.context.decode(&mut batch).map_err(|err| failed("decode", &err))?;
+        self.context
+            .decode(&mut batch)
+            .map_err(|err| failed("decode", &err))?;
         for seq in 0..seqs {
             let pooled = self.context.embeddings_seq_ith(seq).map_err(|_| {
                 EngineError::Embedding(
@@ -167,7 +170,9 @@ impl Backend for GgufEmbedder<'_> {
             start = end;
         }
         if vectors.iter().any(|v| v.len() != self.dims) {
-            return Err(EngineError::Embedding("the model returned vectors of another size".into()));
+            return Err(EngineError::Embedding(
+                "the model returned vectors of another size".into(),
+            ));
         }
         Ok(Embeddings { vectors, tokens })
     }

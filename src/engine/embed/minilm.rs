@@ -1,5 +1,5 @@
 //! BERT sentence embeddings on candle (CPU), computed the way sentence-transformers computes
-//! all-MiniLM-L6-v2: WordPiece from `tokenizer.json` truncated to `max_seq_length` word pieces,
+//! `all-MiniLM-L6-v2`: `WordPiece` from `tokenizer.json` truncated to `max_seq_length` word pieces,
 //! the BERT encoder (exact erf GELU), mean pooling over the attention mask, L2 normalisation.
 //! Written against the safetensors layout of Hugging Face `BertModel` checkpoints.
 
@@ -71,6 +71,7 @@ pub struct MiniLm {
     device: Device,
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(candle)`
 fn candle(err: candle_core::Error) -> EngineError {
     EngineError::Embedding(err.to_string())
 }
@@ -94,8 +95,10 @@ impl MiniLm {
         if config.hidden_act.as_deref().is_some_and(|a| a != "gelu") {
             return Err(unusable("only the exact GELU activation is supported".into()));
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(unusable("hidden_size is not a multiple of num_attention_heads".into()));
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+            return Err(unusable(
+                "hidden_size is not a multiple of num_attention_heads".into(),
+            ));
         }
         let model_limit = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()
@@ -165,7 +168,11 @@ impl MiniLm {
                 value: candle_nn::linear(hidden, hidden, attention.pp("self.value"))?,
                 attention_out: candle_nn::linear(hidden, hidden, attention.pp("output.dense"))?,
                 attention_norm: candle_nn::layer_norm(hidden, eps, attention.pp("output.LayerNorm"))?,
-                intermediate: candle_nn::linear(hidden, config.intermediate_size, l.pp("intermediate.dense"))?,
+                intermediate: candle_nn::linear(
+                    hidden,
+                    config.intermediate_size,
+                    l.pp("intermediate.dense"),
+                )?,
                 output: candle_nn::linear(config.intermediate_size, hidden, l.pp("output.dense"))?,
                 output_norm: candle_nn::layer_norm(hidden, eps, l.pp("output.LayerNorm"))?,
             });
@@ -207,7 +214,11 @@ impl MiniLm {
         let mut flat_ids = Vec::with_capacity(texts.len() * longest);
         let mut flat_mask = Vec::with_capacity(texts.len() * longest);
         for row in &ids {
-            flat_ids.extend(row.iter().copied().chain(std::iter::repeat_n(0, longest - row.len())));
+            flat_ids.extend(
+                row.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, longest - row.len())),
+            );
             flat_mask.extend(
                 std::iter::repeat_n(1f32, row.len()).chain(std::iter::repeat_n(0f32, longest - row.len())),
             );
@@ -229,9 +240,12 @@ impl MiniLm {
         x = self.embedding_norm.forward(&x)?;
         // (batch, 1, 1, len): 0 where a token is real, MASKED where it is padding.
         let bias = ((mask.ones_like()? - mask)? * f64::from(MASKED))?.reshape((batch, 1, 1, len))?;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        // Head sizes are small (64 here): the conversion is exact.
+        let scale = 1.0 / f64::from(u32::try_from(head_dim).unwrap_or(u32::MAX)).sqrt();
         let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((batch, len, self.heads, head_dim))?.transpose(1, 2)?.contiguous()
+            t.reshape((batch, len, self.heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         for layer in &self.layers {
             let q = split(layer.query.forward(&x)?)?;
@@ -239,16 +253,19 @@ impl MiniLm {
             let v = split(layer.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&bias)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, len, self.hidden))?;
+            let context =
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((batch, len, self.hidden))?;
             let attended = layer
                 .attention_norm
                 .forward(&(layer.attention_out.forward(&context)? + &x)?)?;
             let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
-            x = layer.output_norm.forward(&(layer.output.forward(&inner)? + &attended)?)?;
+            x = layer
+                .output_norm
+                .forward(&(layer.output.forward(&inner)? + &attended)?)?;
         }
         // Mean over the real tokens of each text.
         let weights = mask.unsqueeze(2)?;

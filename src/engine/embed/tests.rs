@@ -1,5 +1,9 @@
 use super::*;
 
+fn length(text: &str) -> f32 {
+    f32::from(u16::try_from(text.len()).unwrap())
+}
+
 /// Stands in for a model: the vector of a text is (its length, 1), normalised.
 struct Lengths {
     calls: Vec<usize>,
@@ -11,7 +15,7 @@ impl Backend for Lengths {
         let vectors = texts
             .iter()
             .map(|t| {
-                let mut v = vec![t.len() as f32, 1.0];
+                let mut v = vec![length(t), 1.0];
                 normalize(&mut v);
                 v
             })
@@ -31,7 +35,7 @@ fn batching_keeps_the_callers_order() {
     assert_eq!(backend.calls, vec![2, 2, 1]);
     assert_eq!(done.tokens, 5);
     for (text, vector) in texts.iter().zip(&done.vectors) {
-        let mut expected = vec![text.len() as f32, 1.0];
+        let mut expected = vec![length(text), 1.0];
         normalize(&mut expected);
         assert_eq!(vector, &expected, "{text:?}");
     }
@@ -61,7 +65,10 @@ fn detect_chooses_the_backend_by_path() {
     std::fs::create_dir(&model).unwrap();
     std::fs::write(model.join("config.json"), "{}").unwrap();
     let err = detect(&model).unwrap_err();
-    assert!(err.to_string().contains("model.safetensors, tokenizer.json"), "{err}");
+    assert!(
+        err.to_string().contains("model.safetensors, tokenizer.json"),
+        "{err}"
+    );
     std::fs::write(model.join("model.safetensors"), "").unwrap();
     std::fs::write(model.join("tokenizer.json"), "{}").unwrap();
     assert_eq!(detect(&model).unwrap(), EmbeddingBackend::Candle);
@@ -84,7 +91,9 @@ async fn a_broken_model_folder_fails_to_load_with_a_clear_error() {
     for file in ["config.json", "model.safetensors", "tokenizer.json"] {
         std::fs::write(dir.path().join(file), "not what it should be").unwrap();
     }
-    let err = Embedder::load(dir.path(), EmbedderOptions::default()).await.unwrap_err();
+    let err = Embedder::load(dir.path(), EmbedderOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::EmbeddingModel { .. }), "{err}");
     assert!(err.to_string().contains("config.json"), "{err}");
 }

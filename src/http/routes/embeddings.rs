@@ -24,7 +24,7 @@ pub struct EmbeddingsBody {
     encoding_format: Option<String>,
     #[serde(default)]
     dimensions: Option<u64>,
-    /// OpenAI's end-user id: accepted and ignored.
+    /// `OpenAI`'s end-user id: accepted and ignored.
     #[serde(default)]
     #[allow(dead_code)]
     user: Option<String>,
@@ -81,7 +81,11 @@ pub async fn create(
         None | Some("float") => false,
         Some("base64") => true,
         Some(_) => {
-            return Err(ServiceError::invalid("encoding_format", "encoding_format must be \"float\" or \"base64\"").into());
+            return Err(ServiceError::invalid(
+                "encoding_format",
+                "encoding_format must be \"float\" or \"base64\"",
+            )
+            .into());
         }
     };
     let result = state.services.search.embed(texts(body.input)?).await?;

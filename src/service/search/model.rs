@@ -101,14 +101,23 @@ impl EmbeddingModel {
     /// The model's path and name: a path as given, or a catalog name or role.
     async fn resolve(&self) -> Result<(PathBuf, String), EngineError> {
         let value = match self.setting.as_deref().map(str::trim) {
-            None | Some("") => return Err(unavailable("no embedding model is configured (embeddings.model)")),
+            None | Some("") => {
+                return Err(unavailable("no embedding model is configured (embeddings.model)"));
+            }
             Some(v) if v.eq_ignore_ascii_case(OFF) => {
-                return Err(unavailable("embeddings are turned off (embeddings.model = \"off\")"));
+                return Err(unavailable(
+                    "embeddings are turned off (embeddings.model = \"off\")",
+                ));
             }
             Some(v) => v.to_owned(),
         };
         let as_path = PathBuf::from(&value);
-        if value.contains(std::path::MAIN_SEPARATOR) || value.ends_with(".gguf") || as_path.exists() {
+        if value.contains(std::path::MAIN_SEPARATOR)
+            || Path::new(&value)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            || as_path.exists()
+        {
             if !as_path.exists() {
                 return Err(unavailable(format!(
                     "embeddings.model names {value}, which does not exist"
@@ -123,7 +132,11 @@ impl EmbeddingModel {
         let found = tokio::task::spawn_blocking(move || {
             let library = Library::open(&dir, &file)?;
             let entry = library.find(&value)?;
-            Ok::<_, EngineError>((library.path_of(entry), entry.name.clone(), library.is_present(entry)))
+            Ok::<_, EngineError>((
+                library.path_of(entry),
+                entry.name.clone(),
+                library.is_present(entry),
+            ))
         })
         .await
         .map_err(|err| EngineError::Embedding(format!("catalog lookup failed: {err}")))?;
