@@ -54,8 +54,12 @@ pub struct IndexReport {
     pub messages: usize,
     pub files: usize,
     pub chunks: usize,
+    /// Files whose chunks were already stored as they are now (not embedded again).
+    pub unchanged_files: usize,
     /// Files passed over: binary, too large, not UTF-8, or beyond the per-run limit.
     pub skipped_files: usize,
+    /// Stored chunks removed because their file is gone (or no longer text).
+    pub removed_chunks: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +167,7 @@ impl SearchService {
     }
 
     /// Embeds what the caller has that is not embedded yet: their messages (up to 500 a run)
-    /// and the workspace's text files (all chunks again, so edited files are current).
+    /// and the workspace's text files that are new or changed since their last indexing.
     pub async fn reindex(
         &self,
         caller: &Identity,
@@ -208,7 +212,16 @@ impl SearchService {
                     ServiceError::Engine(crate::engine::EngineError::Embedding(err.to_string()))
                 })?;
             report.skipped_files = walk.skipped;
+            let seen: Vec<String> = walk.files.iter().map(|f| f.path.clone()).collect();
             for file in walk.files {
+                let stored = self
+                    .store
+                    .workspace_chunks(user, file.path.clone(), model.clone())
+                    .await?;
+                if stored == file.chunks {
+                    report.unchanged_files += 1;
+                    continue;
+                }
                 let vectors = embedder.embed(file.chunks.clone()).await?;
                 let count = i32::try_from(file.chunks.len()).unwrap_or(i32::MAX);
                 let rows = (0..)
@@ -227,6 +240,13 @@ impl SearchService {
                 self.store.upsert_embeddings(user, rows, stale).await?;
                 report.files += 1;
                 report.chunks += usize::try_from(count).unwrap_or(0);
+            }
+            // Only a complete walk knows which files are gone.
+            if !walk.truncated {
+                report.removed_chunks = self
+                    .store
+                    .drop_workspace_files_except(user, model.clone(), seen)
+                    .await?;
             }
         }
         Ok(report)

@@ -20,6 +20,9 @@ pub enum VectorStorage {
     RealArray,
 }
 
+/// Chunks of one file read back at most (the service keeps 64 per file).
+const MAX_CHUNKS_READ: i64 = 1000;
+
 /// pgvector's HNSW indexes take at most this many dimensions.
 const HNSW_MAX_DIMS: usize = 2000;
 
@@ -190,6 +193,60 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&mut *conn)
                 .await?)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// The stored chunks of one of the caller's workspace files for `model`, in order (so an
+    /// unchanged file need not be embedded again).
+    pub async fn workspace_chunks(
+        &self,
+        user: Uuid,
+        path: String,
+        model: String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run_as(Actor::User(user), move |conn| {
+            async move {
+                Ok(sqlx::query_scalar(
+                    "select content from public.embeddings
+                      where owner = $1 and source = 'workspace' and path = $2 and model = $3
+                      order by chunk
+                      limit $4",
+                )
+                .bind(user)
+                .bind(path)
+                .bind(model)
+                .bind(MAX_CHUNKS_READ)
+                .fetch_all(&mut *conn)
+                .await?)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Removes the caller's workspace vectors of `model` for files not in `keep` (deleted or no
+    /// longer text). Returns how many rows went.
+    pub async fn drop_workspace_files_except(
+        &self,
+        user: Uuid,
+        model: String,
+        keep: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        self.run_as(Actor::User(user), move |conn| {
+            async move {
+                Ok(sqlx::query(
+                    "delete from public.embeddings
+                      where owner = $1 and source = 'workspace' and model = $2 and path <> all($3)",
+                )
+                .bind(user)
+                .bind(model)
+                .bind(keep)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected())
             }
             .boxed()
         })

@@ -393,6 +393,24 @@ async fn workspace_files_are_chunked_indexed_and_searched() {
         "{report}"
     );
 
+    // A second run embeds only what changed.
+    std::fs::write(
+        workspace.join("recipes.txt"),
+        "Pancakes need flour, eggs, milk and butter.",
+    )
+    .unwrap();
+    let report: Value = session
+        .post("/api/v1/search/index", json!({ "sources": ["workspace"] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report["files"].as_u64(), report["unchanged_files"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+
     let found = search(
         &session,
         json!({ "query": "when are backups taken?", "k": 2, "sources": ["workspace"] }),
@@ -402,6 +420,23 @@ async fn workspace_files_are_chunked_indexed_and_searched() {
     assert_eq!(results[0]["source"], "workspace");
     assert_eq!(results[0]["path"], "notes/infra.md");
     assert_eq!(results[0]["chunk"], 0);
+    // A deleted file leaves the index at the next run.
+    std::fs::remove_file(workspace.join("notes/infra.md")).unwrap();
+    let report: Value = session
+        .post("/api/v1/search/index", json!({ "sources": ["workspace"] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["removed_chunks"], 1, "{report}");
+    let found = search(&session, json!({ "query": "backups", "sources": ["workspace"] })).await;
+    let paths: Vec<&str> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["recipes.txt"]);
     // Only messages asked for: none indexed, nothing found.
     let found = search(&session, json!({ "query": "backups", "sources": ["message"] })).await;
     assert_eq!(found["results"], json!([]));

@@ -27,6 +27,8 @@ pub struct TextFile {
 pub struct Walk {
     pub files: Vec<TextFile>,
     pub skipped: usize,
+    /// The walk stopped at `MAX_FILES`: files beyond it were not looked at.
+    pub truncated: bool,
 }
 
 /// Reads the workspace's text files (blocking: run it off the async workers).
@@ -51,6 +53,7 @@ pub fn text_files(root: &Path) -> Walk {
             } else if kind.is_file() {
                 if walk.files.len() >= MAX_FILES {
                     walk.skipped += 1;
+                    walk.truncated = true;
                     continue;
                 }
                 match read_text(&entry.path()) {
