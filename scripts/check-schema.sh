@@ -230,7 +230,7 @@ expect "seed models under provider local" \
 expect "RLS enabled on every table in public and auth" "0" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace in ('public'::regnamespace, 'auth'::regnamespace)
         and relname <> '_sqlx_migrations' and not relrowsecurity"
-expect "15 tables in public (besides _sqlx_migrations)" "15" owner \
+expect "16 tables in public (15 of the initial schema + embeddings; besides _sqlx_migrations)" "16" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace and relname <> '_sqlx_migrations'"
 expect "authenticated has no privilege on auth tables or _sqlx_migrations" "0" owner \
     "select count(*) from information_schema.role_table_grants
@@ -438,6 +438,47 @@ expect "empty claims: auth.uid() is NULL, no user data visible" "t|0|0|0" none \
     "select auth.uid() is null, (select count(*) from sessions), (select count(*) from kpis), (select count(*) from users)"
 expect "claims never set: auth.jwt() is {}" "{}|t" unset "select auth.jwt(), auth.uid() is null"
 expect_error "anon: no access to public tables" "permission denied" anon "select count(*) from sessions"
+
+# ------------------------------------------------------------------------------------------------
+# Embeddings (migrations/20261125000000_embeddings.sql): pgvector or real[], own rows only
+# ------------------------------------------------------------------------------------------------
+EMB_TYPE=$(owner "select t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid
+                   where a.attrelid = 'public.embeddings'::regclass and a.attname = 'embedding'")
+echo "note  embeddings.embedding is stored as: $EMB_TYPE (vector = pgvector, _float4 = real[] fallback)"
+A_MSG="(select id from messages where session_id = '$SA' order by seq limit 1)"
+B_MSG="'$(owner "select id from messages where session_id = '$SB' order by seq limit 1")'::uuid"
+expect "embedding_cosine: exact cosine of real[] vectors" "0.707|1.000000|" owner \
+    "select round(public.embedding_cosine('{1,0}', '{1,1}')::numeric, 3), round(public.embedding_cosine('{2,2}', '{1,1}')::numeric, 6),
+            public.embedding_cosine('{0,0}', '{1,1}')"
+expect "alice: stores vectors of her message and a workspace chunk" "1|1" "$UA" \
+    "$(count_of "insert into embeddings (owner, source, message_id, content, model, dims, embedding)
+                   values ('$UA', 'message', $A_MSG, 'hello', 'm', 3, array[1,0,0]::real[]) returning 1" \
+                "insert into embeddings (owner, source, path, chunk, content, model, dims, embedding)
+                   values ('$UA', 'workspace', 'notes.md', 0, 'notes', 'm', 3, array[0,1,0]::real[]) returning 1")"
+expect "alice: re-storing the same source and model replaces the vector (unique key upsert)" "1" "$UA" \
+    "$(count_of "insert into embeddings (owner, source, path, chunk, content, model, dims, embedding)
+                   values ('$UA', 'workspace', 'notes.md', 0, 'notes v2', 'm', 3, array[0,0,1]::real[])
+                   on conflict on constraint embeddings_source_key do update set content = excluded.content returning 1")"
+expect_error "alice: cannot store a vector owned by bob" "row-level security" "$UA" \
+    "insert into embeddings (owner, source, path, content, model, dims, embedding)
+       values ('$UB', 'workspace', 'x', 'x', 'm', 3, array[1,0,0]::real[])"
+expect_error "alice: cannot store a vector of bob's message" "row-level security" "$UA" \
+    "insert into embeddings (owner, source, message_id, content, model, dims, embedding)
+       values ('$UA', 'message', $B_MSG, 'x', 'm', 3, array[1,0,0]::real[])"
+expect_error "embeddings: a message row needs its message id" "embeddings_reference_check" owner \
+    "insert into embeddings (owner, source, path, content, model, dims, embedding)
+       values ('$UA', 'message', 'x', 'x', 'm', 3, array[1,0,0]::real[])"
+owner "insert into embeddings (owner, source, message_id, content, model, dims, embedding)
+         values ('$UB', 'message', $B_MSG, 'bob secret', 'm', 3, array[1,0,0]::real[]);
+       insert into embeddings (owner, source, message_id, content, model, dims, embedding)
+         values ('$UA', 'message', $A_MSG, 'alice hello', 'm', 3, array[1,0,0]::real[]);" >/dev/null
+expect "alice: sees her vectors only" "1|0" "$UA" \
+    "select count(*), count(*) filter (where owner <> '$UA') from embeddings"
+expect "alice: updating and deleting bob's vectors touches nothing" "0|0" "$UA" \
+    "$(count_of "update embeddings set content = 'pwned' where owner = '$UB' returning 1" \
+                "delete from embeddings where owner = '$UB' returning 1")"
+expect "bob: his nearest vector is his own" "bob secret" "$UB" \
+    "select content from embeddings order by public.embedding_cosine(embedding::real[], '{1,0,0}') desc limit 1"
 
 # The known residual: a caller who can run set_config can claim another user's id. The service
 # never lets request input reach set_config (the MCP SQL tool rejects it). Shown, not failed.

@@ -204,6 +204,8 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         }
     };
     let services = Services::new(&store, &settings, engine(&settings), keyring);
+    // Loads the embedding model off the start-up path; search answers 503 until it is ready.
+    services.search.model().preload();
     late.install(http::router(AppState {
         services: services.clone(),
         settings: settings.clone(),

@@ -128,6 +128,8 @@ pub struct Settings {
     pub models_file: PathBuf,
     pub models: ModelSettings,
     pub engine: EngineConfig,
+    /// `embeddings.model`: catalog name or role, model path, or "off".
+    pub embeddings_model: Option<String>,
     pub workspace: PathBuf,
     pub sample_data: bool,
     pub log: LogSettings,
@@ -207,6 +209,7 @@ impl Settings {
                 batch_tokens: bounded(layers, "engine.batch_tokens", 32, 8192)?,
                 memory_budget_mb: auto_or_bounded(layers, "engine.memory_budget_mb", 64, 1 << 24)?,
             },
+            embeddings_model: optional(layers, "embeddings.model", "a model name, role or path")?,
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {

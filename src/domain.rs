@@ -4,12 +4,14 @@ mod api_key;
 mod company;
 mod identity;
 mod patch;
+mod search;
 mod user;
 
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use company::{Company, Department};
 pub use identity::{Credential, Identity};
 pub use patch::Patch;
+pub use search::{SearchHit, SearchSource, SourceRef};
 pub use user::{Role, User, UserUpdate};
 
 /// Paging for list endpoints: every result set is bounded.

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod download;
+pub mod embed;
 mod error;
 pub mod gguf;
 pub mod grammar;

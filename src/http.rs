@@ -78,6 +78,8 @@ pub fn router(state: AppState) -> Router {
             "/providers/{name}/models/{model}",
             axum::routing::put(routes::providers::put_model).delete(routes::providers::delete_model),
         )
+        .route("/search/semantic", post(routes::search::semantic))
+        .route("/search/index", post(routes::search::index))
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
+        .route("/v1/embeddings", post(routes::embeddings::create))
         .nest("/api/v1", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,6 +8,7 @@ pub mod inference;
 pub mod keyring;
 pub mod models;
 pub mod providers;
+pub mod search;
 mod secrets;
 pub mod users;
 pub mod validate;
@@ -28,6 +29,7 @@ pub struct Services {
     pub models: models::ModelService,
     pub providers: providers::ProviderService,
     pub inference: inference::InferenceService,
+    pub search: search::SearchService,
 }
 
 impl Services {
@@ -51,6 +53,7 @@ impl Services {
             companies: companies::CompanyService::new(store.clone()),
             health: health::HealthService::new(store.clone(), models.clone()),
             models,
+            search: search::SearchService::new(store.clone(), settings),
         }
     }
 }

@@ -7,13 +7,14 @@ mod api_keys;
 mod auth_sessions;
 mod companies;
 mod embedded;
+mod embeddings;
 mod error;
 mod login_attempts;
 pub mod providers;
 mod users;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
 use embedded::EmbeddedDb;
+pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
 pub use users::{Credentials, NewUser};
 
@@ -61,6 +63,8 @@ pub enum DatabaseKind {
 pub struct Store {
     pool: PgPool,
     embedded: Option<Arc<EmbeddedDb>>,
+    /// Read from the catalog on first use (see `store/embeddings.rs`).
+    vector_storage: Arc<OnceLock<VectorStorage>>,
 }
 
 impl Store {
@@ -81,7 +85,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, embedded: None })
+        Ok(Self {
+            pool,
+            embedded: None,
+            vector_storage: Arc::default(),
+        })
     }
 
     async fn open_embedded(settings: &Settings) -> Result<Self, StoreError> {
@@ -100,6 +108,7 @@ impl Store {
         Ok(Self {
             pool,
             embedded: Some(Arc::new(db)),
+            vector_storage: Arc::default(),
         })
     }
 

@@ -138,6 +138,12 @@ pub const KEYS: &[KeyDef] = &[
         "Loaded models may take this many MiB together (least recently used are unloaded first): \"auto\" (3/4 of RAM) or a number.",
     ),
     key(
+        "embeddings.model",
+        "AGENTBOX_EMBEDDINGS_MODEL",
+        Some("embedding"),
+        "Embedding model for semantic search and /v1/embeddings: a catalog name or role, a .gguf file, a folder with config.json + model.safetensors + tokenizer.json, or \"off\".",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,

@@ -74,6 +74,14 @@ pub enum EngineError {
     /// An external provider could not be reached or broke off (the router falls back).
     #[error("provider `{provider}` is unavailable: {message}")]
     ProviderUnavailable { provider: String, message: String },
+    /// No embedding model is configured, or its file is not there (yet).
+    #[error("semantic search and embeddings are unavailable: {0}")]
+    EmbeddingsUnavailable(String),
+    /// The configured embedding model cannot be used as one.
+    #[error("{} is not a usable embedding model: {reason}", path.display())]
+    EmbeddingModel { path: PathBuf, reason: String },
+    #[error("embedding failed: {0}")]
+    Embedding(String),
     // The cause is part of the message (API bodies show only the message), so it is not also
     // a `source`: one-line error chains would repeat it.
     #[error("cannot {action} {}: {cause}", path.display())]

@@ -1,7 +1,7 @@
 //! The in-process engine: loads GGUF models lazily on their own threads, keeps them within a
 //! memory budget (least recently used first out), and streams generations back.
 
-mod backend;
+pub(super) mod backend;
 mod stops;
 mod utf8;
 mod worker;

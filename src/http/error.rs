@@ -162,6 +162,9 @@ pub(crate) fn engine_status(err: &EngineError) -> (StatusCode, &'static str) {
         E::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_model_output"),
         E::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error"),
         E::ProviderUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
+        E::EmbeddingsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "embeddings_unavailable"),
+        E::EmbeddingModel { .. } => (StatusCode::SERVICE_UNAVAILABLE, "embedding_model_invalid"),
+        E::Embedding(_) => (StatusCode::INTERNAL_SERVER_ERROR, "embedding_failed"),
     }
 }
 
@@ -180,6 +183,7 @@ fn engine_message_is_public(err: &EngineError) -> bool {
             | E::InvalidOutput(_)
             | E::Provider { .. }
             | E::ProviderUnavailable { .. }
+            | E::EmbeddingsUnavailable(_)
     )
 }
 

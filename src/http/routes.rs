@@ -2,9 +2,11 @@
 
 pub mod auth;
 pub mod companies;
+pub mod embeddings;
 pub mod health;
 pub mod keys;
 pub mod me;
 pub mod models;
 pub mod providers;
+pub mod search;
 pub mod users;

@@ -120,6 +120,8 @@ fn launch(root: &Path, socket: &Path) -> Result<PgliteServer, StoreError> {
         .path(root)
         .unix(socket)
         .database("postgres")
+        // pgvector for semantic search (see migrations/20261125000000_embeddings.sql).
+        .extension(pglite_oxide::extensions::VECTOR)
         .start()
         .map_err(|err| StoreError::Embedded(format!("{err:#}")))
 }

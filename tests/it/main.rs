@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod embeddings;
 mod engine;
 mod errors;
 mod health;
