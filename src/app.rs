@@ -214,6 +214,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
     let shutdown = CancellationToken::new();
     let mut background = Vec::new();
     background.extend(store.spawn_watchdog(shutdown.clone()));
+    background.push(services.agents.catalog().spawn_watcher(shutdown.clone()));
     background.push(spawn_models(
         services.models.clone(),
         settings.models.auto_pull,

@@ -128,6 +128,8 @@ pub struct Settings {
     pub models_file: PathBuf,
     pub models: ModelSettings,
     pub engine: EngineConfig,
+    /// Agent definition files (`*.md`), reloaded on change.
+    pub agents_dir: PathBuf,
     /// `embeddings.model`: catalog name or role, model path, or "off".
     pub embeddings_model: Option<String>,
     pub workspace: PathBuf,
@@ -210,6 +212,7 @@ impl Settings {
                 memory_budget_mb: auto_or_bounded(layers, "engine.memory_budget_mb", 64, 1 << 24)?,
             },
             embeddings_model: optional(layers, "embeddings.model", "a model name, role or path")?,
+            agents_dir: required(layers, "agents_dir", "a folder path")?,
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {

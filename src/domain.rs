@@ -1,5 +1,6 @@
 //! Plain types shared by every layer: no I/O, serde only.
 
+mod agent;
 mod api_key;
 mod company;
 mod identity;
@@ -7,6 +8,7 @@ mod patch;
 mod search;
 mod user;
 
+pub use agent::{Agent, AgentSource};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use company::{Company, Department};
 pub use identity::{Credential, Identity};

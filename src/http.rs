@@ -48,6 +48,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(routes::auth::login))
         .route("/auth/logout", post(routes::auth::logout))
         .route("/me", get(routes::me::me))
+        .route("/agents", get(routes::agents::list))
+        .route(
+            "/agents/{name}",
+            get(routes::agents::get)
+                .put(routes::agents::put)
+                .delete(routes::agents::delete),
+        )
         .route("/keys", get(routes::keys::list).post(routes::keys::create))
         .route("/keys/{id}", delete(routes::keys::revoke))
         .route("/users", get(routes::users::list).post(routes::users::create))

@@ -1,5 +1,6 @@
 //! Behaviour: the rules of the platform, in domain terms. Never sees axum or sqlx types.
 
+pub mod agents;
 pub mod auth;
 pub mod companies;
 mod error;
@@ -27,6 +28,7 @@ pub struct Services {
     pub companies: companies::CompanyService,
     pub health: health::HealthService,
     pub models: models::ModelService,
+    pub agents: agents::AgentService,
     pub providers: providers::ProviderService,
     pub inference: inference::InferenceService,
     pub search: search::SearchService,
@@ -47,6 +49,10 @@ impl Services {
                 models.clone(),
                 keyring,
                 settings.providers.clone(),
+            ),
+            agents: agents::AgentService::new(
+                store.clone(),
+                agents::catalog::AgentCatalog::load(&settings.agents_dir),
             ),
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),

@@ -3,6 +3,7 @@
 //! embedded server). Every operation on user data runs in a transaction as the `authenticated`
 //! role with the caller's claims set, so Postgres row-level security decides what is visible.
 
+mod agents;
 mod api_keys;
 mod auth_sessions;
 mod companies;

@@ -144,6 +144,12 @@ pub const KEYS: &[KeyDef] = &[
         "Embedding model for semantic search and /v1/embeddings: a catalog name or role, a .gguf file, a folder with config.json + model.safetensors + tokenizer.json, or \"off\".",
     ),
     key(
+        "agents_dir",
+        "AGENTBOX_AGENTS_DIR",
+        Some("./agents"),
+        "Folder of agent definitions (*.md: YAML front matter + system prompt); they override the built-in agents of the same name and reload when the folder changes.",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,

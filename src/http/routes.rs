@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource; DTOs live beside their handlers.
 
+pub mod agents;
 pub mod auth;
 pub mod companies;
 pub mod embeddings;

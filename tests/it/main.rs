@@ -1,6 +1,7 @@
 //! The integration tests: one binary, a module per area. Every test starts the real platform
 //! on port 0 against a fresh database (embedded, or external with `AGENTBOX_TEST_DATABASE_URL`).
 
+mod agents;
 mod auth;
 mod cli;
 mod embeddings;

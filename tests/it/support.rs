@@ -104,6 +104,11 @@ pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&st
             if options.tls { "self-signed" } else { "off" }.into(),
         ),
         ("AGENTBOX_LOG_LEVEL".into(), "warn".into()),
+        // Only the built-in agents unless a test writes files here.
+        (
+            "AGENTBOX_AGENTS_DIR".into(),
+            data_dir.join("agents").display().to_string(),
+        ),
         ("AGENTBOX_SAMPLE_DATA".into(), options.sample_data.to_string()),
         // Tests have no network: nothing is downloaded unless a test asks for it.
         ("AGENTBOX_MODELS_AUTO_PULL".into(), "false".into()),

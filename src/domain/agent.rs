@@ -1,0 +1,34 @@
+//! An agent: which model it runs on, which tools it may call, how many steps it may take, and
+//! its system prompt. Defined by a built-in file, a file in the agents folder, or the database
+//! (which overrides the other two).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentSource {
+    /// Compiled into the binary (`agents/*.md` of the source tree).
+    Builtin,
+    /// A `*.md` file in the configured agents folder.
+    File,
+    /// Created or edited through the API.
+    Database,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    pub name: String,
+    pub description: String,
+    /// `fast`, `reasoning` or `code`: the router picks the model playing it.
+    pub model_role: Option<String>,
+    /// A model by name; wins over the role when set.
+    pub model_name: Option<String>,
+    /// The tools it may call (an allow-list; names as the tool registry knows them).
+    pub tools: Vec<String>,
+    pub max_steps: u32,
+    /// `None`: the model's default.
+    pub temperature: Option<f32>,
+    pub system_prompt: String,
+    pub enabled: bool,
+    pub source: AgentSource,
+}
