@@ -4,7 +4,11 @@
 //! answer (file missing, over the memory budget, provider unreachable). Only failures before
 //! the first token fall back: a half-streamed answer is never silently restarted elsewhere.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::ServiceError;
 use super::keyring::KeyRing;
@@ -34,8 +38,13 @@ pub struct RoutedChat {
     pub skipped: Vec<(Answerer, String)>,
 }
 
+/// Providers are a short table; this only guards against unbounded growth.
+const MAX_CACHED_CLIENTS: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct InferenceService {
+    /// Provider name → (settings fingerprint, client).
+    clients: Arc<Mutex<HashMap<String, (String, ProviderClient)>>>,
     store: Store,
     engine: Engine,
     models: ModelService,
@@ -52,6 +61,7 @@ impl InferenceService {
         env_keys: ProviderKeys,
     ) -> Self {
         Self {
+            clients: Arc::new(Mutex::new(HashMap::new())),
             store,
             engine,
             models,
@@ -192,6 +202,8 @@ impl InferenceService {
         })
     }
 
+    /// The provider's client, reused while its settings and key stay the same: a client holds
+    /// the connection pool (and TLS sessions) to that provider.
     fn client(&self, route: &ModelRoute) -> Result<ProviderClient, ServiceError> {
         let provider = &route.provider;
         let kind: ProviderKind = provider.kind.parse()?;
@@ -200,16 +212,30 @@ impl InferenceService {
             ProviderKind::OpenAi => self.env_keys.openai.as_ref(),
             ProviderKind::OpenAiCompatible => None,
         };
-        let mut config = ProviderConfig::new(
-            &provider.name,
-            kind,
-            provider.base_url.clone().unwrap_or_default(),
-        );
+        let base_url = provider.base_url.clone().unwrap_or_default();
+        let key_material = route
+            .key_ciphertext
+            .as_deref()
+            .or(env_key.map(|key| key.expose().as_bytes()))
+            .unwrap_or_default();
+        let fingerprint = format!("{kind}|{base_url}|{}", hex::encode(Sha256::digest(key_material)));
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, client)) = clients.get(&provider.name)
+            && *seen == fingerprint
+        {
+            return Ok(client.clone());
+        }
+        let mut config = ProviderConfig::new(&provider.name, kind, base_url);
         config.api_key = match &route.key_ciphertext {
             Some(sealed) => Some(self.keyring.decrypt(sealed, &provider.name)?),
             None => env_key.map(|key| key.expose().to_owned()),
         };
-        Ok(ProviderClient::new(config)?)
+        let client = ProviderClient::new(config)?;
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(provider.name.clone(), (fingerprint, client.clone()));
+        Ok(client)
     }
 }
 

@@ -370,3 +370,46 @@ async fn provider_changes_refuse_bad_input_and_members() {
     assert_eq!(error_code(refused).await.0, StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_router_reaches_a_remote_openai_compatible_provider_with_its_stored_key() {
+    let server = crate::providers::llama_server::LlamaServer::start(None).await;
+    let app = TestApp::start().await;
+    let admin = app.setup_admin().await;
+    let created = send(
+        &admin,
+        Method::POST,
+        "/api/v1/providers",
+        json!({"name": "lab", "kind": "openai_compatible", "base_url": server.base_url, "api_key": "sk-lab", "priority": 5}),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let put = send(
+        &admin,
+        Method::PUT,
+        "/api/v1/providers/lab/models/smol-remote",
+        json!({"context_size": 2048, "remote_model": "smollm2"}),
+    )
+    .await;
+    assert_eq!(put.status(), StatusCode::OK);
+
+    let inference = app.services().inference;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let routed = inference
+            .chat("smol-remote", greedy("Name a colour."))
+            .await
+            .unwrap();
+        assert_eq!(routed.answerer.provider, "lab");
+        assert!(routed.skipped.is_empty());
+        let answer = routed.stream.collect().await.unwrap();
+        assert!(answer.stats.unwrap().completion_tokens > 0);
+        answers.push(answer.text);
+    }
+    assert!(!answers[0].is_empty());
+    assert_eq!(
+        answers[0], answers[1],
+        "greedy answers repeat through the reused client"
+    );
+    app.stop().await;
+}

@@ -2,7 +2,7 @@
 //! `llama-server` running the test model, and the Anthropic client against a local replay of
 //! recorded Messages streams (no Anthropic endpoint is reachable from the test machines).
 
-mod llama_server;
+pub mod llama_server;
 mod replay;
 
 use std::time::{Duration, Instant};
