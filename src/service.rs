@@ -17,6 +17,7 @@ pub mod validate;
 pub use error::ServiceError;
 
 use crate::config::Settings;
+use crate::domain::Identity;
 use crate::engine::llama::Engine;
 use crate::store::Store;
 
@@ -61,5 +62,14 @@ impl Services {
             models,
             search: search::SearchService::new(store.clone(), settings),
         }
+    }
+}
+
+/// Refuses callers who are not admins; `refusal` says what only admins may do.
+fn require_admin(caller: &Identity, refusal: &'static str) -> Result<(), ServiceError> {
+    if caller.user.is_admin() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(refusal))
     }
 }

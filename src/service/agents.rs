@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::ServiceError;
+use super::{ServiceError, require_admin};
 use crate::domain::{Agent, AgentSource, Identity};
 use crate::store::{Actor, Store};
 use catalog::{AgentCatalog, FileProblem};
@@ -77,7 +77,7 @@ impl AgentService {
         name: &str,
         mut spec: AgentSpec,
     ) -> Result<Agent, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change agents")?;
         if spec.name.as_deref().is_some_and(|n| n != name) {
             return Err(ServiceError::invalid(
                 "name",
@@ -92,7 +92,7 @@ impl AgentService {
 
     /// Deletes the database copy (admins); the file's definition, if any, applies again.
     pub async fn delete(&self, caller: &Identity, name: &str) -> Result<Option<Agent>, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change agents")?;
         if !self
             .store
             .delete_agent(Actor::User(caller.user_id()), name.to_owned())
@@ -101,13 +101,5 @@ impl AgentService {
             return Err(ServiceError::NotFound("agent"));
         }
         Ok(self.catalog.get(name))
-    }
-}
-
-fn require_admin(caller: &Identity) -> Result<(), ServiceError> {
-    if caller.user.is_admin() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden("only admins can change agents"))
     }
 }

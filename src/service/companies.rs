@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::error::NotFoundAs;
-use super::{ServiceError, validate};
+use super::{ServiceError, require_admin, validate};
 use crate::domain::{Company, Department, Identity, Page};
 use crate::store::{Actor, Store};
 
@@ -50,9 +50,7 @@ impl CompanyService {
         company_id: Uuid,
         name: &str,
     ) -> Result<Department, ServiceError> {
-        if !admin.user.is_admin() {
-            return Err(ServiceError::Forbidden("only admins can add departments"));
-        }
+        require_admin(admin, "only admins can add departments")?;
         let name = validate::name("name", name, 200)?;
         self.get(admin, company_id).await?;
         Ok(self

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::ServiceError;
 use super::keyring::KeyRing;
 use super::models::ModelService;
+use super::{ServiceError, require_admin};
 use crate::config::ProviderKeys;
 use crate::domain::Identity;
 use crate::engine::EngineError;
@@ -130,14 +130,14 @@ impl InferenceService {
 
     /// Loads a local model now (admins), rather than on its first request.
     pub async fn load(&self, caller: &Identity, name: &str) -> Result<LoadedModel, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can load and unload models")?;
         let spec = self.local_spec(name).await?;
         Ok(self.engine.load(&spec).await?)
     }
 
     /// Frees a local model's memory (admins); false when it was not loaded.
     pub async fn unload(&self, caller: &Identity, name: &str) -> Result<bool, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can load and unload models")?;
         let spec = self.local_spec(name).await?;
         Ok(self.engine.unload(&spec.path).await)
     }
@@ -251,12 +251,4 @@ fn falls_back(err: &ServiceError) -> bool {
                 | EngineError::ProviderUnavailable { .. }
         ) | ServiceError::Unavailable(_)
     )
-}
-
-fn require_admin(caller: &Identity) -> Result<(), ServiceError> {
-    if caller.user.is_admin() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden("only admins can load and unload models"))
-    }
 }

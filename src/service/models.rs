@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ServiceError;
+use super::{ServiceError, require_admin};
 use crate::config::Settings;
 use crate::domain::Identity;
 use crate::engine::EngineError;
@@ -207,9 +207,7 @@ impl ModelService {
         name_or_role: &str,
         allow_unverified: bool,
     ) -> Result<PullHandle, ServiceError> {
-        if !caller.user.is_admin() {
-            return Err(ServiceError::Forbidden("only admins can download models"));
-        }
+        require_admin(caller, "only admins can download models")?;
         self.start_pull(name_or_role, allow_unverified).await
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::keyring::KeyRing;
-use super::{ServiceError, validate};
+use super::{ServiceError, require_admin, validate};
 use crate::config::ProviderKeys;
 use crate::domain::{Identity, Patch};
 use crate::store::providers::{Provider, ProviderChanges, ProviderModel};
@@ -89,7 +89,7 @@ impl ProviderService {
         caller: &Identity,
         input: ProviderInput,
     ) -> Result<ProviderView, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change providers and models")?;
         let name = provider_name(input.name.as_deref().unwrap_or_default())?;
         let kind = input.kind.clone().unwrap_or_default();
         if !KINDS.contains(&kind.as_str()) {
@@ -119,7 +119,7 @@ impl ProviderService {
         name: &str,
         input: ProviderInput,
     ) -> Result<ProviderView, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change providers and models")?;
         if input.name.is_some() || input.kind.is_some() {
             return Err(ServiceError::invalid(
                 "body",
@@ -136,7 +136,7 @@ impl ProviderService {
     }
 
     pub async fn delete(&self, caller: &Identity, name: &str) -> Result<(), ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change providers and models")?;
         if name == "local" {
             return Err(ServiceError::invalid(
                 "name",
@@ -167,7 +167,7 @@ impl ProviderService {
         model: &str,
         input: ModelInput,
     ) -> Result<ProviderModel, ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change providers and models")?;
         let name = model.trim();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_whitespace) {
             return Err(ServiceError::invalid(
@@ -218,7 +218,7 @@ impl ProviderService {
         provider: &str,
         model: &str,
     ) -> Result<(), ServiceError> {
-        require_admin(caller)?;
+        require_admin(caller, "only admins can change providers and models")?;
         self.store
             .delete_provider_model(
                 Actor::User(caller.user_id()),
@@ -279,16 +279,6 @@ impl ProviderService {
             priority: row.priority,
             key,
         }
-    }
-}
-
-fn require_admin(caller: &Identity) -> Result<(), ServiceError> {
-    if caller.user.is_admin() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only admins can change providers and models",
-        ))
     }
 }
 

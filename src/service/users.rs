@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::error::NotFoundAs;
-use super::{ServiceError, secrets, validate};
+use super::{ServiceError, require_admin, secrets, validate};
 use crate::domain::{Identity, Page, Role, User, UserUpdate};
 use crate::store::{Actor, NewUser, Store};
 
@@ -23,14 +23,6 @@ const DEFAULT_COMPANY: &str = "My Company";
 #[derive(Debug, Clone)]
 pub struct UserService {
     store: Store,
-}
-
-fn require_admin(identity: &Identity) -> Result<(), ServiceError> {
-    if identity.user.is_admin() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden("only admins can manage users"))
-    }
 }
 
 impl UserService {
@@ -82,7 +74,7 @@ impl UserService {
 
     /// An admin adds a user to their own company.
     pub async fn create(&self, admin: &Identity, request: CreateUser) -> Result<User, ServiceError> {
-        require_admin(admin)?;
+        require_admin(admin, "only admins can manage users")?;
         let company_id = admin
             .user
             .company_id
@@ -135,7 +127,7 @@ impl UserService {
     }
 
     pub async fn list(&self, admin: &Identity, page: Page) -> Result<Vec<User>, ServiceError> {
-        require_admin(admin)?;
+        require_admin(admin, "only admins can manage users")?;
         Ok(self.store.list_users(Actor::User(admin.user_id()), page).await?)
     }
 
@@ -148,7 +140,7 @@ impl UserService {
     }
 
     pub async fn update(&self, admin: &Identity, id: Uuid, update: UserUpdate) -> Result<User, ServiceError> {
-        require_admin(admin)?;
+        require_admin(admin, "only admins can manage users")?;
         let update = UserUpdate {
             display_name: update
                 .display_name
@@ -183,7 +175,7 @@ impl UserService {
         id: Uuid,
         password: String,
     ) -> Result<(), ServiceError> {
-        require_admin(admin)?;
+        require_admin(admin, "only admins can manage users")?;
         validate::password(&password)?;
         self.get(admin, id).await?;
         let hash = secrets::hash_password(password).await?;
@@ -193,7 +185,7 @@ impl UserService {
     }
 
     pub async fn delete(&self, admin: &Identity, id: Uuid) -> Result<(), ServiceError> {
-        require_admin(admin)?;
+        require_admin(admin, "only admins can manage users")?;
         if id == admin.user_id() {
             return Err(ServiceError::Forbidden(
                 "you cannot delete yourself; ask another admin",
