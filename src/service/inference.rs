@@ -17,6 +17,7 @@ use crate::config::ProviderKeys;
 use crate::domain::Identity;
 use crate::engine::EngineError;
 use crate::engine::chat::{ChatRequest, ChatStream};
+use crate::engine::library::Library;
 use crate::engine::llama::{Engine, LoadedModel, ModelSpec};
 use crate::engine::providers::{ProviderClient, ProviderConfig, ProviderKind};
 use crate::store::Store;
@@ -73,11 +74,11 @@ impl InferenceService {
     /// Starts a chat with the model (or role) `target`, falling back as described above.
     pub async fn chat(&self, target: &str, request: ChatRequest) -> Result<RoutedChat, ServiceError> {
         let target = target.trim();
-        let routes = self.routes(target).await?;
+        // Read once per chat: the catalog and imports are files, parsed off the async workers.
+        let library = self.models.library().await?;
+        let routes = self.routes(target, &library).await?;
         if routes.is_empty() {
-            return Err(self
-                .local_route(target)
-                .await
+            return Err(local_spec(&library, target)
                 .err()
                 .unwrap_or(ServiceError::NotFound("model")));
         }
@@ -88,7 +89,7 @@ impl InferenceService {
                 model: route.model.clone(),
                 provider: route.provider.name.clone(),
             };
-            match self.start(&route, request.clone()).await {
+            match self.start(&route, request.clone(), &library).await {
                 Ok(stream) => {
                     return Ok(RoutedChat {
                         answerer,
@@ -111,11 +112,12 @@ impl InferenceService {
     /// provider priority; for the local provider the model library has the last word — it
     /// knows which file is present and which import plays a role — so its choice takes the
     /// place of the first local row (or joins the list when the database names none).
-    async fn routes(&self, target: &str) -> Result<Vec<ModelRoute>, ServiceError> {
+    async fn routes(&self, target: &str, library: &Library) -> Result<Vec<ModelRoute>, ServiceError> {
         let mut routes = self.store.model_routes(target.to_owned()).await?;
-        let Ok(local) = self.local_route(target).await else {
+        let Ok(spec) = local_spec(library, target) else {
             return Ok(routes);
         };
+        let local = local_route(spec);
         if !self.store.provider_enabled("local".to_owned()).await? {
             return Ok(routes);
         }
@@ -131,14 +133,14 @@ impl InferenceService {
     /// Loads a local model now (admins), rather than on its first request.
     pub async fn load(&self, caller: &Identity, name: &str) -> Result<LoadedModel, ServiceError> {
         require_admin(caller, "only admins can load and unload models")?;
-        let spec = self.local_spec(name).await?;
+        let spec = local_spec(&self.models.library().await?, name)?;
         Ok(self.engine.load(&spec).await?)
     }
 
     /// Frees a local model's memory (admins); false when it was not loaded.
     pub async fn unload(&self, caller: &Identity, name: &str) -> Result<bool, ServiceError> {
         require_admin(caller, "only admins can load and unload models")?;
-        let spec = self.local_spec(name).await?;
+        let spec = local_spec(&self.models.library().await?, name)?;
         Ok(self.engine.unload(&spec.path).await)
     }
 
@@ -146,9 +148,14 @@ impl InferenceService {
         self.engine.loaded().await
     }
 
-    async fn start(&self, route: &ModelRoute, request: ChatRequest) -> Result<ChatStream, ServiceError> {
+    async fn start(
+        &self,
+        route: &ModelRoute,
+        request: ChatRequest,
+        library: &Library,
+    ) -> Result<ChatStream, ServiceError> {
         if route.provider.kind == "local" {
-            let spec = self.local_spec(&route.model).await?;
+            let spec = local_spec(library, &route.model)?;
             return Ok(self.engine.chat(&spec, request).await?);
         }
         let client = self.client(route)?;
@@ -158,48 +165,6 @@ impl InferenceService {
             .and_then(serde_json::Value::as_str)
             .unwrap_or(&route.model);
         Ok(client.chat(remote, request).await?)
-    }
-
-    /// The catalog entry `name_or_role` as the engine runs it.
-    async fn local_spec(&self, name_or_role: &str) -> Result<ModelSpec, ServiceError> {
-        let library = self.models.library().await?;
-        let entry = library.find(name_or_role)?;
-        let path = library.path_of(entry);
-        if !library.is_present(entry) {
-            return Err(EngineError::ModelMissing(format!(
-                "`{}` is not downloaded yet (agentbox models pull {})",
-                entry.name, entry.name
-            ))
-            .into());
-        }
-        Ok(ModelSpec {
-            name: entry.name.clone(),
-            path,
-            context_size: Some(entry.context_size),
-            gpu_layers: entry.gpu_layers,
-            chat_template: entry.chat_template.clone(),
-        })
-    }
-
-    async fn local_route(&self, target: &str) -> Result<ModelRoute, ServiceError> {
-        let spec = self.local_spec(target).await?;
-        Ok(ModelRoute {
-            model: spec.name,
-            role: None,
-            context_size: i32::try_from(spec.context_size.unwrap_or(4096)).unwrap_or(i32::MAX),
-            settings: serde_json::Value::Object(serde_json::Map::new()),
-            provider: crate::store::providers::Provider {
-                id: uuid::Uuid::nil(),
-                name: "local".into(),
-                kind: "local".into(),
-                base_url: None,
-                enabled: true,
-                priority: 0,
-                settings: serde_json::Value::Object(serde_json::Map::new()),
-                has_stored_key: false,
-            },
-            key_ciphertext: None,
-        })
     }
 
     /// The provider's client, reused while its settings and key stay the same: a client holds
@@ -236,6 +201,47 @@ impl InferenceService {
         }
         clients.insert(provider.name.clone(), (fingerprint, client.clone()));
         Ok(client)
+    }
+}
+
+/// The catalog entry `name_or_role` as the engine runs it.
+fn local_spec(library: &Library, name_or_role: &str) -> Result<ModelSpec, ServiceError> {
+    let entry = library.find(name_or_role)?;
+    let path = library.path_of(entry);
+    if !library.is_present(entry) {
+        return Err(EngineError::ModelMissing(format!(
+            "`{}` is not downloaded yet (agentbox models pull {})",
+            entry.name, entry.name
+        ))
+        .into());
+    }
+    Ok(ModelSpec {
+        name: entry.name.clone(),
+        path,
+        context_size: Some(entry.context_size),
+        gpu_layers: entry.gpu_layers,
+        chat_template: entry.chat_template.clone(),
+    })
+}
+
+/// The library's choice as a candidate of the local provider.
+fn local_route(spec: ModelSpec) -> ModelRoute {
+    ModelRoute {
+        model: spec.name,
+        role: None,
+        context_size: i32::try_from(spec.context_size.unwrap_or(4096)).unwrap_or(i32::MAX),
+        settings: serde_json::Value::Object(serde_json::Map::new()),
+        provider: crate::store::providers::Provider {
+            id: uuid::Uuid::nil(),
+            name: "local".into(),
+            kind: "local".into(),
+            base_url: None,
+            enabled: true,
+            priority: 0,
+            settings: serde_json::Value::Object(serde_json::Map::new()),
+            has_stored_key: false,
+        },
+        key_ciphertext: None,
     }
 }
 
