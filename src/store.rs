@@ -319,3 +319,12 @@ impl Store {
         &self.pool
     }
 }
+
+/// `NotFound` when a statement meant for one row (an update or delete by key) touched none.
+fn touched(result: &sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {
+    if result.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}

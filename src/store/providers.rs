@@ -5,7 +5,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Actor, Store, StoreError};
+use super::{Actor, Store, StoreError, touched};
 use crate::domain::Patch;
 
 /// A provider row. `has_stored_key` says whether a key is stored; the ciphertext itself only
@@ -196,10 +196,7 @@ impl Store {
                     .bind(name)
                     .execute(conn)
                     .await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                touched(&deleted)
             }
             .boxed()
         })
@@ -284,10 +281,7 @@ impl Store {
                 .bind(model)
                 .execute(conn)
                 .await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                touched(&deleted)
             }
             .boxed()
         })

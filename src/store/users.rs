@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use uuid::Uuid;
 
-use super::{Actor, Store, StoreError};
+use super::{Actor, Store, StoreError, touched};
 use crate::domain::{Page, Role, User, UserUpdate};
 
 /// A user to create. The password is already hashed.
@@ -177,10 +177,7 @@ impl Store {
                     .bind(password_hash)
                     .execute(conn)
                     .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                touched(&done)
             }
             .boxed()
         })
@@ -257,10 +254,7 @@ impl Store {
                     .bind(id)
                     .execute(conn)
                     .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                touched(&done)
             }
             .boxed()
         })
