@@ -11,6 +11,7 @@ pub mod models;
 pub mod providers;
 pub mod search;
 mod secrets;
+pub mod tools;
 pub mod users;
 pub mod validate;
 
