@@ -1,4 +1,4 @@
-//! Plain types shared by every layer: no I/O, serde only.
+//! Plain types shared by every layer: no I/O; serde, and `ToSchema` for the OpenAPI document.
 
 mod agent;
 mod api_key;

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod openapi;
 mod routes;
 mod security;
 pub mod server;
@@ -16,11 +17,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, Method};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use extract::{CSRF_HEADER, SESSION_COOKIE};
@@ -38,69 +40,71 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route the platform serves, each registered through `routes!` from a handler with its
+/// `#[utoipa::path]` annotation, so the OpenAPI document is built from the very registrations
+/// that serve the requests and cannot drift from them. Register new routes here the same way.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::default()
+        .routes(routes!(openapi::document))
+        .routes(routes!(routes::auth::setup_state, routes::auth::setup))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::me::me))
+        .routes(routes!(routes::agents::list))
+        .routes(routes!(
+            routes::agents::get,
+            routes::agents::put,
+            routes::agents::delete
+        ))
+        .routes(routes!(routes::keys::list, routes::keys::create))
+        .routes(routes!(routes::keys::revoke))
+        .routes(routes!(routes::users::list, routes::users::create))
+        .routes(routes!(
+            routes::users::get,
+            routes::users::update,
+            routes::users::delete
+        ))
+        .routes(routes!(routes::users::set_password))
+        .routes(routes!(routes::models::list))
+        .routes(routes!(routes::models::pull))
+        .routes(routes!(routes::models::load))
+        .routes(routes!(routes::models::unload))
+        .routes(routes!(routes::providers::list, routes::providers::create))
+        .routes(routes!(routes::providers::update, routes::providers::delete))
+        .routes(routes!(routes::providers::models))
+        .routes(routes!(
+            routes::providers::put_model,
+            routes::providers::delete_model
+        ))
+        .routes(routes!(routes::search::semantic))
+        .routes(routes!(routes::search::index))
+        .routes(routes!(routes::companies::list))
+        .routes(routes!(routes::companies::get))
+        .routes(routes!(
+            routes::companies::departments,
+            routes::companies::create_department
+        ));
+
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(routes::health::health))
+        .routes(routes!(routes::health::ready))
+        .routes(routes!(routes::embeddings::create))
+        .nest("/api/v1", api)
+}
+
+/// The OpenAPI 3.1 document of every route [`router`] serves (`GET /api/v1/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = documented_routes().split_for_parts();
+    openapi::finish(&mut document);
+    document
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route(
-            "/auth/setup",
-            get(routes::auth::setup_state).post(routes::auth::setup),
-        )
-        .route("/auth/login", post(routes::auth::login))
-        .route("/auth/logout", post(routes::auth::logout))
-        .route("/me", get(routes::me::me))
-        .route("/agents", get(routes::agents::list))
-        .route(
-            "/agents/{name}",
-            get(routes::agents::get)
-                .put(routes::agents::put)
-                .delete(routes::agents::delete),
-        )
-        .route("/keys", get(routes::keys::list).post(routes::keys::create))
-        .route("/keys/{id}", delete(routes::keys::revoke))
-        .route("/users", get(routes::users::list).post(routes::users::create))
-        .route(
-            "/users/{id}",
-            get(routes::users::get)
-                .patch(routes::users::update)
-                .delete(routes::users::delete),
-        )
-        .route(
-            "/users/{id}/password",
-            axum::routing::put(routes::users::set_password),
-        )
-        .route("/models", get(routes::models::list))
-        .route("/models/{name}/pull", post(routes::models::pull))
-        .route("/models/{name}/load", post(routes::models::load))
-        .route("/models/{name}/unload", post(routes::models::unload))
-        .route(
-            "/providers",
-            get(routes::providers::list).post(routes::providers::create),
-        )
-        .route(
-            "/providers/{name}",
-            axum::routing::patch(routes::providers::update).delete(routes::providers::delete),
-        )
-        .route("/providers/{name}/models", get(routes::providers::models))
-        .route(
-            "/providers/{name}/models/{model}",
-            axum::routing::put(routes::providers::put_model).delete(routes::providers::delete_model),
-        )
-        .route("/search/semantic", post(routes::search::semantic))
-        .route("/search/index", post(routes::search::index))
-        .route("/companies", get(routes::companies::list))
-        .route("/companies/{id}", get(routes::companies::get))
-        .route(
-            "/companies/{id}/departments",
-            get(routes::companies::departments).post(routes::companies::create_department),
-        );
-
+    let (served, _) = documented_routes().split_for_parts();
     let max_body = state.settings.server.max_body_bytes;
     let tls = state.settings.uses_tls();
-    Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route("/v1/embeddings", post(routes::embeddings::create))
-        .nest("/api/v1", api)
+    served
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What an API key may do. Admin rights come from the user's role, never from a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
     /// Safe requests (GET, HEAD).
@@ -30,7 +31,7 @@ impl KeyScope {
 }
 
 /// A stored API key: the secret itself is never kept, only its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -44,9 +45,10 @@ pub struct ApiKey {
 }
 
 /// A key just created: the only moment its secret exists outside the caller's hands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NewApiKey {
     #[serde(flatten)]
     pub key: ApiKey,
+    /// The whole key (`abx_...`), to send as `Authorization: Bearer <secret>`.
     pub secret: String,
 }

@@ -1,8 +1,9 @@
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What an embedding was made from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchSource {
     Message,
@@ -25,7 +26,7 @@ impl SearchSource {
 }
 
 /// Where a hit came from: a chat message, or a chunk of a workspace file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum SourceRef {
     Message { message_id: Uuid },
@@ -33,7 +34,7 @@ pub enum SourceRef {
 }
 
 /// One result of a semantic search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SearchHit {
     #[serde(flatten)]
     pub source: SourceRef,

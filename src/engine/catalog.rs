@@ -20,7 +20,9 @@ pub use check::{check_file_name, check_name, normalize_sha256};
 const BUILT_IN: &str = include_str!("../../models.toml");
 
 /// What a model is used for. Agents name a role; the catalog says which model plays it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelRole {
     Fast,

@@ -33,7 +33,8 @@ pub const IMPORTED_FILE: &str = "imported.toml";
 const IMPORT_MAX_CONTEXT: u64 = 8192;
 
 /// Where a listed model comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ModelOrigin)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Catalog,
@@ -43,7 +44,8 @@ pub enum Origin {
 }
 
 /// Whether a model's file is on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ModelFileState)]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {
     Present,
@@ -53,7 +55,7 @@ pub enum FileState {
 }
 
 /// One model as `models list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub name: String,
     pub role: Option<ModelRole>,

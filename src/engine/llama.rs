@@ -57,9 +57,10 @@ pub struct ModelSpec {
 }
 
 /// A model in memory.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LoadedModel {
     pub name: String,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     pub size_bytes: u64,
     pub parameters: u64,

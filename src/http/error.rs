@@ -33,12 +33,27 @@ pub enum ApiError {
     Starting,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: a stable machine `code` and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Stable and machine-readable, e.g. `not_found`, `invalid_input`, `unauthenticated`.
     code: &'a str,
+    /// What went wrong, for people; 5xx answers say only that it happened.
     message: String,
+    /// The request field at fault, for `invalid_input`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// The body of an error reported inside a stream (an SSE `error` event).
+    pub fn new(code: &'a str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            field: None,
+        }
+    }
 }
 
 impl ApiError {

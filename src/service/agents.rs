@@ -17,9 +17,10 @@ use catalog::{AgentCatalog, FileProblem};
 use definition::AgentSpec;
 
 /// The agents a caller can use, and the agent files that could not be read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentList {
     pub agents: Vec<Agent>,
+    /// Agent files that could not be read (shown to admins only; empty for others).
     pub file_problems: Vec<FileProblem>,
 }
 

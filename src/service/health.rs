@@ -5,11 +5,12 @@ use serde::Serialize;
 use super::models::{ModelReadiness, ModelService};
 use crate::store::{DatabaseKind, Store};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// Database up and migrations applied. Models do not count: each is served once it is ready.
     pub ready: bool,
     pub database: CheckState,
+    /// `embedded` or `external`.
     pub database_kind: &'static str,
     pub migrations: CheckState,
     /// Every model the catalog and the imports name: present, missing, downloading, failed.
@@ -19,7 +20,7 @@ pub struct Readiness {
     pub models_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckState {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -50,14 +50,14 @@ pub struct PullHandle {
 }
 
 /// The models the platform knows, for `GET /api/v1/models` and `agentbox models list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelList {
     /// The catalog file in use (or that the built-in one is).
     pub catalog: String,
     pub models: Vec<ModelStatus>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelStatus {
     #[serde(flatten)]
     pub info: ModelInfo,
@@ -68,7 +68,7 @@ pub struct ModelStatus {
     pub loaded: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DownloadStatus {
     Downloading {
@@ -84,7 +84,7 @@ pub enum DownloadStatus {
 }
 
 /// One model's line in `/ready`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelReadiness {
     pub name: String,
     pub role: Option<ModelRole>,
@@ -95,7 +95,7 @@ pub struct ModelReadiness {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadyState {
     Present,

@@ -15,7 +15,7 @@ use crate::store::{Actor, Store};
 const KINDS: [&str; 3] = ["anthropic", "openai", "openai_compatible"];
 
 /// A provider as the API shows it: whether a key is set, never the key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
     pub name: String,
     pub kind: String,
@@ -28,23 +28,28 @@ pub struct ProviderView {
 }
 
 /// What an admin sends to create or change a provider.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInput {
+    /// Needed to create one; when updating, must equal the name in the path.
     pub name: Option<String>,
+    /// `anthropic`, `openai` or `openai_compatible`; needed to create one.
     pub kind: Option<String>,
     /// `null` clears it.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub base_url: Patch<String>,
     pub enabled: Option<bool>,
     pub priority: Option<i32>,
     /// `null` removes the stored key.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub api_key: Patch<String>,
 }
 
 /// A model on a provider, as admins set it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProviderModelInput)]
 #[serde(deny_unknown_fields)]
 pub struct ModelInput {
     pub role: Option<String>,

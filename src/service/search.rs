@@ -41,14 +41,14 @@ pub struct EmbeddingResult {
 }
 
 /// The answer to a semantic search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResults {
     pub model: String,
     pub results: Vec<SearchHit>,
 }
 
 /// What an indexing run did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct IndexReport {
     pub model: String,
     pub messages: usize,

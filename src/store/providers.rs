@@ -43,7 +43,7 @@ pub struct ProviderChanges {
     pub key_ciphertext: Patch<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ProviderModel {
     pub name: String,
     pub role: Option<String>,

@@ -12,6 +12,7 @@ mod inference;
 mod keys;
 mod lifecycle;
 mod models;
+mod openapi;
 mod providers;
 mod resilience;
 mod rls;

@@ -6,29 +6,32 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::User;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller, Client, SESSION_COOKIE};
-use crate::http::{AppState, error::ApiError};
 use crate::service::auth::{SetupRequest, SignedIn};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupBody {
     email: String,
     password: String,
     display_name: Option<String>,
+    /// The company the first admin belongs to.
     company: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SignedInBody {
     user: User,
     /// Send this as `X-CSRF-Token` on every write made with the session cookie.
@@ -36,16 +39,42 @@ pub struct SignedInBody {
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SetupState {
+    /// No user exists yet: `POST /api/v1/auth/setup` creates the first admin.
     setup_needed: bool,
 }
 
+/// Whether first-run setup is still to be done.
+#[utoipa::path(
+    get,
+    path = "/auth/setup",
+    operation_id = "getSetupState",
+    tag = "auth",
+    security(()),
+    responses((status = 200, description = "Whether setup is needed", body = SetupState))
+)]
 pub async fn setup_state(State(state): State<AppState>) -> Result<Json<SetupState>, ApiError> {
     let setup_needed = state.services.auth.setup_needed().await?;
     Ok(Json(SetupState { setup_needed }))
 }
 
+/// Creates the first admin (only while no user exists) and signs them in.
+#[utoipa::path(
+    post,
+    path = "/auth/setup",
+    operation_id = "setupFirstAdmin",
+    tag = "auth",
+    security(()),
+    request_body = SetupBody,
+    responses(
+        (status = 201, description = "The admin, signed in", body = SignedInBody, headers(
+            ("Set-Cookie" = String, description = "The HTTP-only session cookie `agentbox_session`")
+        )),
+        (status = 409, description = "Setup was already done (`already_set_up`)", body = ErrorBody),
+        (status = 422, description = "Invalid email or too weak a password (`invalid_input`)", body = ErrorBody),
+    )
+)]
 pub async fn setup(
     State(state): State<AppState>,
     Client(client): Client,
@@ -61,6 +90,22 @@ pub async fn setup(
     Ok(signed_in_response(&state, StatusCode::CREATED, signed_in))
 }
 
+/// Signs in with email and password: sets the session cookie and answers with the CSRF token.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = SignedInBody, headers(
+            ("Set-Cookie" = String, description = "The HTTP-only session cookie `agentbox_session`")
+        )),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_attempts`); see `Retry-After`", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -74,6 +119,14 @@ pub async fn login(
     Ok(signed_in_response(&state, StatusCode::OK, signed_in))
 }
 
+/// Ends the caller's session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    responses((status = 204, description = "Signed out"))
+)]
 pub async fn logout(State(state): State<AppState>, Caller(identity): Caller) -> Result<Response, ApiError> {
     state.services.auth.logout(&identity).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();

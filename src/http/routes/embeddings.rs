@@ -9,40 +9,72 @@ use axum::extract::State;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
-use crate::http::{AppState, error::ApiError};
 use crate::service::ServiceError;
 
 /// Other fields (`model`, `user`) are accepted and ignored, as the module doc says.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingsBody {
+    /// One text, or an array of texts (token arrays are not supported).
+    #[schema(schema_with = input_schema)]
     input: Value,
+    /// `float` (default) or `base64` (the little-endian f32 bytes).
     #[serde(default)]
     encoding_format: Option<String>,
+    /// When sent, must equal the model's dimensions.
     #[serde(default)]
     dimensions: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingsResponse {
+    /// Always `list`.
     object: &'static str,
     data: Vec<EmbeddingItem>,
+    /// The model that made the vectors.
     model: String,
-    usage: Usage,
+    usage: EmbeddingsUsage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EmbeddingItem {
+    /// Always `embedding`.
     object: &'static str,
+    /// The position of the text in `input`.
     index: usize,
+    /// The vector: numbers, or a base64 string with `encoding_format: "base64"`.
+    #[schema(schema_with = embedding_schema)]
     embedding: Value,
 }
 
-#[derive(Debug, Serialize)]
-struct Usage {
+#[derive(Debug, Serialize, ToSchema)]
+struct EmbeddingsUsage {
     prompt_tokens: usize,
     total_tokens: usize,
+}
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// `string | string[]`
+fn input_schema() -> impl Into<RefOr<Schema>> {
+    OneOfBuilder::new()
+        .item(string_schema())
+        .item(ArrayBuilder::new().items(string_schema()))
+}
+
+/// `number[] | string` (base64)
+fn embedding_schema() -> impl Into<RefOr<Schema>> {
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Number)))
+        .item(string_schema().content_encoding("base64"))
 }
 
 /// The texts of `input`: one string or an array of strings (token arrays are not supported).
@@ -66,6 +98,22 @@ fn texts(input: Value) -> Result<Vec<String>, ServiceError> {
     }
 }
 
+/// Embeds one text or several (OpenAI-compatible).
+///
+/// The `model` field is accepted whatever it names: the platform has one embedding model, and
+/// the answer says which.
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    operation_id = "createEmbeddings",
+    tag = "openai",
+    request_body = EmbeddingsBody,
+    responses(
+        (status = 200, description = "One vector per input text", body = EmbeddingsResponse),
+        (status = 422, description = "An invalid `input`, `encoding_format` or `dimensions` (`invalid_input`)", body = ErrorBody),
+        (status = 503, description = "The embedding model is not ready (`embeddings_unavailable`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(_identity): Caller,
@@ -115,7 +163,7 @@ pub async fn create(
         object: "list",
         data,
         model: result.model,
-        usage: Usage {
+        usage: EmbeddingsUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,
         },

@@ -4,14 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{ApiKey, KeyScope, NewApiKey};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, Caller};
-use crate::http::{AppState, error::ApiError};
 use crate::service::auth::KeyRequest;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
     name: String,
@@ -21,6 +23,14 @@ pub struct CreateKeyBody {
     expires_in_days: Option<u32>,
 }
 
+/// The caller's API keys (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/keys",
+    operation_id = "listApiKeys",
+    tag = "keys",
+    responses((status = 200, description = "The caller's keys", body = Vec<ApiKey>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -28,7 +38,20 @@ pub async fn list(
     Ok(Json(state.services.auth.list_api_keys(&identity).await?))
 }
 
+/// Creates an API key for the caller.
+///
 /// The response is the only time the key's secret is shown.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    operation_id = "createApiKey",
+    tag = "keys",
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The key, with its secret", body = NewApiKey),
+        (status = 422, description = "Invalid name or expiry (`invalid_input`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -45,6 +68,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+/// Revokes one of the caller's keys.
+#[utoipa::path(
+    delete,
+    path = "/keys/{id}",
+    operation_id = "revokeApiKey",
+    tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, now revoked", body = ApiKey),
+        (status = 404, description = "No such key of the caller's (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Caller(identity): Caller,

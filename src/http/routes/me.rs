@@ -2,16 +2,26 @@
 
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{Credential, KeyScope, User};
 use crate::http::extract::Caller;
 
-#[derive(Debug, Serialize)]
+/// How the caller signed in.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// The browser session cookie.
+    Session,
+    /// An API key (`Authorization: Bearer`).
+    ApiKey,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeBody {
     #[serde(flatten)]
     user: User,
-    /// `session` (browser cookie) or `api_key`.
-    auth: &'static str,
+    auth: AuthKind,
     /// For cookie sessions: the token to send as `X-CSRF-Token` on writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf_token: Option<String>,
@@ -20,10 +30,18 @@ pub struct MeBody {
     scopes: Option<Vec<KeyScope>>,
 }
 
+/// The caller: their profile, how they signed in, and their CSRF token or key scopes.
+#[utoipa::path(
+    get,
+    path = "/me",
+    operation_id = "getMe",
+    tag = "auth",
+    responses((status = 200, description = "The caller", body = MeBody))
+)]
 pub async fn me(Caller(identity): Caller) -> Json<MeBody> {
     let (auth, csrf_token, scopes) = match identity.credential {
-        Credential::Session { csrf_token, .. } => ("session", Some(csrf_token), None),
-        Credential::ApiKey { scopes, .. } => ("api_key", None, Some(scopes)),
+        Credential::Session { csrf_token, .. } => (AuthKind::Session, Some(csrf_token), None),
+        Credential::ApiKey { scopes, .. } => (AuthKind::ApiKey, None, Some(scopes)),
     };
     Json(MeBody {
         user: identity.user,

@@ -1,6 +1,6 @@
 //! `/api/v1/models`: the models and their files, for every signed-in user; admins download
 //! them with `POST /api/v1/models/{name}/pull`, which streams the progress as server-sent events:
-//! `progress` (`{done, total, rate, eta_secs}`), then `done` or `error` (`{code, message}`).
+//! `progress` ([`PullProgress`]), then `done` ([`PullDone`]) or `error` (`{code, message}`).
 
 use std::convert::Infallible;
 
@@ -9,16 +9,17 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::watch;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::engine::llama::LoadedModel;
 use crate::http::AppState;
-use crate::http::error::{ApiError, engine_error_body};
+use crate::http::error::{ApiError, ErrorBody, engine_error_body};
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
 use crate::service::models::{ModelList, PullHandle, PullState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// Download a model whose catalog entry has no sha256.
@@ -26,17 +27,52 @@ pub struct PullQuery {
     allow_unverified: bool,
 }
 
-/// The `done` event.
-#[derive(Debug, Serialize)]
-struct DoneEvent<'a> {
-    name: &'a str,
+/// The data of a pull's `progress` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullProgress {
+    /// Bytes downloaded so far.
+    done: u64,
+    /// The file's size, when known.
+    total: Option<u64>,
+    /// Bytes per second.
+    rate: f64,
+    /// Seconds left, when known.
+    eta_secs: Option<u64>,
+}
+
+/// The data of a pull's `done` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullDone {
+    name: String,
     bytes: u64,
-    sha256: Option<&'a str>,
+    sha256: Option<String>,
+    /// The file's sha256 matched the catalog's.
     verified: bool,
+    /// The file was there already; nothing was downloaded.
     already_present: bool,
+    /// A partial download was resumed from this byte.
     resumed_from: u64,
 }
 
+/// The answer to an unload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unloaded {
+    name: String,
+    /// `false`: the model was not in memory.
+    unloaded: bool,
+}
+
+/// The models the platform knows.
+///
+/// Catalog entries, imported files and unlisted files in the models folder, with their download
+/// and memory state.
+#[utoipa::path(
+    get,
+    path = "/models",
+    operation_id = "listModels",
+    tag = "models",
+    responses((status = 200, description = "The models", body = ModelList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(_caller): Caller,
@@ -45,6 +81,18 @@ pub async fn list(
 }
 
 /// Loads a local model into memory now (admins); answers with what was loaded.
+#[utoipa::path(
+    post,
+    path = "/models/{name}/load",
+    operation_id = "loadModel",
+    tag = "models",
+    params(("name" = String, Path, description = "The model's name")),
+    responses(
+        (status = 200, description = "The model in memory", body = LoadedModel),
+        (status = 404, description = "No such model (`model_not_found`)", body = ErrorBody),
+        (status = 503, description = "The file is missing (`model_unavailable`) or does not fit in memory (`model_over_budget`)", body = ErrorBody),
+    )
+)]
 pub async fn load(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -54,18 +102,46 @@ pub async fn load(
 }
 
 /// Frees a local model's memory (admins).
+#[utoipa::path(
+    post,
+    path = "/models/{name}/unload",
+    operation_id = "unloadModel",
+    tag = "models",
+    params(("name" = String, Path, description = "The model's name")),
+    responses(
+        (status = 200, description = "Whether it was in memory", body = Unloaded),
+        (status = 404, description = "No such model (`model_not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn unload(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Unloaded>, ApiError> {
     let unloaded = state.services.inference.unload(&caller, &name).await?;
-    Ok(Json(json!({ "name": name, "unloaded": unloaded })))
+    Ok(Json(Unloaded { name, unloaded }))
 }
 
-/// Starts the download (or joins the one running) and streams its progress. Problems known
-/// before anything is downloaded (unknown model, no sha256, not an admin) are plain error
-/// responses; later ones arrive as an `error` event.
+/// Downloads a model (admins), streaming its progress.
+///
+/// Starts the download, or joins the one running, and answers with server-sent events:
+/// `progress` (data: `PullProgress`) while it runs, then `done` (data: `PullDone`) or `error`
+/// (data: `ErrorBody`, `{code, message}`), after which the stream ends. Problems known before
+/// anything is downloaded (unknown model, no sha256, not an admin) are plain error responses.
+#[utoipa::path(
+    post,
+    path = "/models/{name}/pull",
+    operation_id = "pullModel",
+    tag = "models",
+    params(("name" = String, Path, description = "The model's name"), PullQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "Server-sent events: `progress` (`PullProgress`), then `done` (`PullDone`) or `error` (`ErrorBody`)"),
+        (status = 404, description = "No such model in the catalog (`model_not_found`)", body = ErrorBody),
+        (status = 409, description = "Another process is downloading it (`pull_in_progress`)", body = ErrorBody),
+        (status = 422, description = "The catalog has no sha256 for it and `allow_unverified` is not set (`unverified_model`)", body = ErrorBody),
+    )
+)]
 pub async fn pull(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -104,10 +180,10 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
             PullState::Downloading(p) => progress_event(p.done, p.total, p.rate, p.eta_secs),
             PullState::Done(pulled) => json_event(
                 "done",
-                &DoneEvent {
-                    name: &pulled.name,
+                &PullDone {
+                    name: pulled.name.clone(),
                     bytes: pulled.bytes,
-                    sha256: pulled.sha256.as_deref(),
+                    sha256: pulled.sha256.clone(),
                     verified: pulled.verified,
                     already_present: pulled.already_present,
                     resumed_from: pulled.resumed_from,
@@ -126,12 +202,17 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
 fn progress_event(done: u64, total: Option<u64>, rate: f64, eta_secs: Option<u64>) -> Event {
     json_event(
         "progress",
-        &json!({ "done": done, "total": total, "rate": rate, "eta_secs": eta_secs }),
+        &PullProgress {
+            done,
+            total,
+            rate,
+            eta_secs,
+        },
     )
 }
 
 fn error_event(code: &str, message: &str) -> Event {
-    json_event("error", &json!({ "code": code, "message": message }))
+    json_event("error", &ErrorBody::new(code, message.to_owned()))
 }
 
 fn json_event(name: &str, data: &impl Serialize) -> Event {

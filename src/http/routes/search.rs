@@ -4,14 +4,16 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::SearchSource;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller};
-use crate::http::{AppState, error::ApiError};
 use crate::service::search::{IndexReport, SearchResults};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     query: String,
@@ -21,7 +23,19 @@ pub struct SearchBody {
     sources: Option<Vec<SearchSource>>,
 }
 
-/// `POST /api/v1/search/semantic`
+/// Searches the caller's messages and workspace files by meaning.
+#[utoipa::path(
+    post,
+    path = "/search/semantic",
+    operation_id = "searchSemantic",
+    tag = "search",
+    request_body = SearchBody,
+    responses(
+        (status = 200, description = "The closest hits, best first", body = SearchResults),
+        (status = 422, description = "An empty query or `k` out of range (`invalid_input`)", body = ErrorBody),
+        (status = 503, description = "The embedding model is not ready (`embeddings_unavailable`)", body = ErrorBody),
+    )
+)]
 pub async fn semantic(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -35,7 +49,7 @@ pub async fn semantic(
     Ok(Json(results))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexBody {
     /// What to index (default both): the caller's messages not indexed yet, the workspace files.
@@ -47,7 +61,22 @@ pub struct IndexBody {
 /// At most this many message ids in one index request.
 const MAX_MESSAGE_IDS: usize = 100;
 
-/// `POST /api/v1/search/index`
+/// Indexes messages and workspace files for semantic search.
+///
+/// By default the caller's messages not indexed yet and the workspace files (only new or changed
+/// files are embedded again); with `message_ids`, just those messages of the caller.
+#[utoipa::path(
+    post,
+    path = "/search/index",
+    operation_id = "indexForSearch",
+    tag = "search",
+    request_body = IndexBody,
+    responses(
+        (status = 200, description = "What was indexed", body = IndexReport),
+        (status = 422, description = "Too many message ids (`invalid_input`)", body = ErrorBody),
+        (status = 503, description = "The embedding model is not ready (`embeddings_unavailable`)", body = ErrorBody),
+    )
+)]
 pub async fn index(
     State(state): State<AppState>,
     Caller(identity): Caller,

@@ -4,17 +4,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::{Page, Role, User, UserUpdate};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::http::{AppState, error::ApiError};
 use crate::service::users::CreateUser;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// How many (1-200, default 50).
     limit: Option<i64>,
+    /// How many to skip (default 0).
     offset: Option<i64>,
 }
 
@@ -24,34 +29,46 @@ impl PageQuery {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
     email: String,
     password: String,
     display_name: Option<String>,
+    /// Defaults to `member`.
     role: Option<Role>,
     department_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The fields to change; those left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     display_name: Option<String>,
     role: Option<Role>,
     /// `null` removes the user from their department.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
     #[allow(clippy::option_option)]
     department_id: Option<Option<Uuid>>,
     disabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     password: String,
 }
 
+/// The users of the caller's company (admins), a page at a time.
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "listUsers",
+    tag = "users",
+    params(PageQuery),
+    responses((status = 200, description = "One page of users", body = Vec<User>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -60,6 +77,19 @@ pub async fn list(
     Ok(Json(state.services.users.list(&identity, query.page()).await?))
 }
 
+/// Creates a user in the caller's company (admins).
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "createUser",
+    tag = "users",
+    request_body = CreateUserBody,
+    responses(
+        (status = 201, description = "The user", body = User),
+        (status = 409, description = "The email is taken (`email_taken`)", body = ErrorBody),
+        (status = 422, description = "Invalid email, password or department (`invalid_input`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -76,6 +106,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// One user of the caller's company.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "getUser",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -84,6 +126,20 @@ pub async fn get(
     Ok(Json(state.services.users.get(&identity, id).await?))
 }
 
+/// Changes a user's name, role, department or disabled state (admins).
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    operation_id = "updateUser",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateUserBody,
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 422, description = "An invalid change (`invalid_input`)", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -99,6 +155,20 @@ pub async fn update(
     Ok(Json(state.services.users.update(&identity, id, update).await?))
 }
 
+/// Sets a user's password and ends their sessions (admins).
+#[utoipa::path(
+    put,
+    path = "/users/{id}/password",
+    operation_id = "setUserPassword",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Too weak a password (`invalid_input`)", body = ErrorBody),
+    )
+)]
 pub async fn set_password(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -113,6 +183,18 @@ pub async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Deletes a user (admins).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    operation_id = "deleteUser",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(identity): Caller,

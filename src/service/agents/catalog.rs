@@ -27,7 +27,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 const MAX_FILE_BYTES: u64 = 256 * 1024;
 
 /// A file that could not be used, for the API and the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FileProblem {
     pub file: String,
     pub error: String,

@@ -11,9 +11,10 @@ const MAX_PROMPT_CHARS: usize = 32_000;
 const MAX_TOOLS: usize = 64;
 
 /// The settings of an agent, from front matter or an API body.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSpec {
+    /// When sent, must equal the name in the path.
     pub name: Option<String>,
     #[serde(default)]
     pub description: String,
