@@ -2,7 +2,9 @@
 
 mod agent;
 mod api_key;
+mod chat;
 mod company;
+mod evaluation;
 mod identity;
 mod patch;
 mod search;
@@ -10,7 +12,9 @@ mod user;
 
 pub use agent::{Agent, AgentSource};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
+pub use chat::{ChatSession, Message, MessageStatus, NewMessage};
 pub use company::{Company, Department};
+pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
 pub use patch::Patch;
 pub use search::{SearchHit, SearchSource, SourceRef};

@@ -55,6 +55,20 @@ pub fn router(state: AppState) -> Router {
                 .put(routes::agents::put)
                 .delete(routes::agents::delete),
         )
+        .route(
+            "/sessions",
+            get(routes::sessions::list).post(routes::sessions::create),
+        )
+        .route(
+            "/sessions/{id}",
+            get(routes::sessions::get)
+                .patch(routes::sessions::update)
+                .delete(routes::sessions::delete),
+        )
+        .route(
+            "/sessions/{id}/messages",
+            get(routes::sessions::messages).post(routes::sessions::send),
+        )
         .route("/keys", get(routes::keys::list).post(routes::keys::create))
         .route("/keys/{id}", delete(routes::keys::revoke))
         .route("/users", get(routes::users::list).post(routes::users::create))

@@ -6,10 +6,12 @@
 mod agents;
 mod api_keys;
 mod auth_sessions;
+mod chat;
 mod companies;
 mod embedded;
 mod embeddings;
 mod error;
+mod evaluations;
 mod login_attempts;
 pub mod providers;
 mod users;
@@ -27,6 +29,7 @@ use uuid::Uuid;
 
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
+pub use chat::{MessageMatch, SessionUpdate};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;

@@ -10,4 +10,5 @@ pub mod me;
 pub mod models;
 pub mod providers;
 pub mod search;
+pub mod sessions;
 pub mod users;

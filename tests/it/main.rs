@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod chat;
 mod cli;
 mod embeddings;
 mod engine;
