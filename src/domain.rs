@@ -3,6 +3,7 @@
 mod agent;
 mod api_key;
 mod company;
+mod evaluation;
 mod identity;
 mod patch;
 mod search;
@@ -11,6 +12,7 @@ mod user;
 pub use agent::{Agent, AgentSource};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use company::{Company, Department};
+pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
 pub use patch::Patch;
 pub use search::{SearchHit, SearchSource, SourceRef};

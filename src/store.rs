@@ -10,6 +10,7 @@ mod companies;
 mod embedded;
 mod embeddings;
 mod error;
+mod evaluations;
 mod login_attempts;
 pub mod providers;
 mod users;
