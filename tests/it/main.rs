@@ -2,6 +2,7 @@
 //! on port 0 against a fresh database (embedded, or external with `AGENTBOX_TEST_DATABASE_URL`).
 
 mod agents;
+mod analytics;
 mod auth;
 mod chat;
 mod cli;
