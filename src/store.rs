@@ -12,8 +12,10 @@ mod embedded;
 mod embeddings;
 mod error;
 mod evaluations;
+mod kpis;
 mod login_attempts;
 pub mod providers;
+mod read_only_sql;
 mod users;
 
 use std::future::Future;
@@ -33,6 +35,8 @@ pub use chat::{MessageMatch, SessionUpdate};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
+pub use kpis::KpiFilter;
+pub use read_only_sql::QueryLimits;
 pub use users::{Credentials, NewUser};
 
 use crate::config::Settings;
