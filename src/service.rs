@@ -8,6 +8,7 @@ mod error;
 pub mod health;
 pub mod inference;
 pub mod keyring;
+pub mod kpis;
 pub mod models;
 pub mod providers;
 pub mod search;
@@ -39,6 +40,7 @@ pub struct Services {
     pub search: search::SearchService,
     pub tools: tools::ToolRegistry,
     pub chat: chat::ChatService,
+    pub kpis: kpis::KpiService,
 }
 
 impl Services {
@@ -89,6 +91,7 @@ impl Services {
             models,
             search,
             tools,
+            kpis: kpis::KpiService::new(store.clone()),
         }
     }
 }
@@ -97,6 +100,7 @@ impl Services {
 fn builtin_tools(store: &Store) -> tools::ToolRegistry {
     let registry = tools::ToolRegistry::default();
     registry.register(Arc::new(tools::conversations::SearchConversations::new(store.clone())));
+    tools::kpi::register(&registry, store.clone());
     registry
 }
 
