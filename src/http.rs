@@ -101,6 +101,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/search/semantic", post(routes::search::semantic))
         .route("/search/index", post(routes::search::index))
+        .route("/kpis", get(routes::kpis::list))
+        .route("/kpis/performance", get(routes::kpis::performance))
+        .route("/kpis/{id}/values", get(routes::kpis::values))
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(

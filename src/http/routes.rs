@@ -6,6 +6,7 @@ pub mod companies;
 pub mod embeddings;
 pub mod health;
 pub mod keys;
+pub mod kpis;
 pub mod me;
 pub mod models;
 pub mod providers;

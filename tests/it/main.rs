@@ -12,6 +12,7 @@ mod errors;
 mod health;
 mod inference;
 mod keys;
+mod kpis;
 mod lifecycle;
 mod models;
 mod providers;
