@@ -38,9 +38,9 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The platform REST API, nested under `/api/v1`.
+fn api_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/auth/setup",
             get(routes::auth::setup_state).post(routes::auth::setup),
@@ -109,8 +109,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/companies/{id}/departments",
             get(routes::companies::departments).post(routes::companies::create_department),
-        );
+        )
+}
 
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let api = api_routes();
     let max_body = state.settings.server.max_body_bytes;
     let tls = state.settings.uses_tls();
     Router::new()
