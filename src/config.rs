@@ -99,6 +99,13 @@ pub struct ModelSettings {
     pub auto_pull: bool,
 }
 
+/// `agents.*`: what one agent step may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    pub max_tokens: u32,
+    pub tool_timeout: Duration,
+}
+
 /// How the in-process engine runs models (`None`: decided from the machine).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -130,6 +137,7 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// Agent definition files (`*.md`), reloaded on change.
     pub agents_dir: PathBuf,
+    pub agents: AgentLimits,
     /// `embeddings.model`: catalog name or role, model path, or "off".
     pub embeddings_model: Option<String>,
     pub workspace: PathBuf,
@@ -213,6 +221,10 @@ impl Settings {
             },
             embeddings_model: optional(layers, "embeddings.model", "a model name, role or path")?,
             agents_dir: required(layers, "agents_dir", "a folder path")?,
+            agents: AgentLimits {
+                max_tokens: bounded(layers, "agents.max_tokens", 16, 32_768)?,
+                tool_timeout: Duration::from_secs(bounded(layers, "agents.tool_timeout_secs", 1, 3600)?),
+            },
             workspace: under_data("workspace", "workspace")?,
             sample_data: parse_bool(layers, "sample_data")?,
             log: LogSettings {

@@ -2,16 +2,22 @@
 
 mod agent;
 mod api_key;
+mod chat;
 mod company;
+mod evaluation;
 mod identity;
+mod kpi;
 mod patch;
 mod search;
 mod user;
 
 pub use agent::{Agent, AgentSource};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
+pub use chat::{ChatSession, Message, MessageStatus, NewMessage};
 pub use company::{Company, Department};
+pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
+pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiPerformance, KpiPoint, QueryRows};
 pub use patch::Patch;
 pub use search::{SearchHit, SearchSource, SourceRef};
 pub use user::{Role, User, UserUpdate};

@@ -2,11 +2,13 @@
 
 pub mod agents;
 pub mod auth;
+pub mod chat;
 pub mod companies;
 mod error;
 pub mod health;
 pub mod inference;
 pub mod keyring;
+pub mod kpis;
 pub mod models;
 pub mod providers;
 pub mod search;
@@ -16,6 +18,8 @@ pub mod users;
 pub mod validate;
 
 pub use error::ServiceError;
+
+use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::domain::Identity;
@@ -34,36 +38,70 @@ pub struct Services {
     pub providers: providers::ProviderService,
     pub inference: inference::InferenceService,
     pub search: search::SearchService,
+    pub tools: tools::ToolRegistry,
+    pub chat: chat::ChatService,
+    pub kpis: kpis::KpiService,
 }
 
 impl Services {
     pub fn new(store: &Store, settings: &Settings, engine: Engine, keyring: keyring::KeyRing) -> Self {
         let models = models::ModelService::new(settings, engine.clone());
+        let inference = inference::InferenceService::new(
+            store.clone(),
+            engine,
+            models.clone(),
+            keyring.clone(),
+            settings.providers.clone(),
+        );
+        let agents = agents::AgentService::new(
+            store.clone(),
+            agents::catalog::AgentCatalog::load(&settings.agents_dir),
+        );
+        let search = search::SearchService::new(store.clone(), settings);
+        let tools = builtin_tools(store);
+        let runner = chat::runner::AgentRunner::new(
+            Arc::new(inference.clone()),
+            tools.clone(),
+            store.clone(),
+            chat::runner::RunLimits {
+                max_tokens: settings.agents.max_tokens,
+                tool_timeout: settings.agents.tool_timeout,
+                ..chat::runner::RunLimits::default()
+            },
+        );
         Self {
             providers: providers::ProviderService::new(
                 store.clone(),
-                keyring.clone(),
-                settings.providers.clone(),
-            ),
-            inference: inference::InferenceService::new(
-                store.clone(),
-                engine,
-                models.clone(),
                 keyring,
                 settings.providers.clone(),
             ),
-            agents: agents::AgentService::new(
+            chat: chat::ChatService::new(
                 store.clone(),
-                agents::catalog::AgentCatalog::load(&settings.agents_dir),
+                agents.clone(),
+                search.clone(),
+                runner,
+                settings.engine.context_per_slot,
             ),
+            inference,
+            agents,
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),
             companies: companies::CompanyService::new(store.clone()),
             health: health::HealthService::new(store.clone(), models.clone()),
             models,
-            search: search::SearchService::new(store.clone(), settings),
+            search,
+            tools,
+            kpis: kpis::KpiService::new(store.clone()),
         }
     }
+}
+
+/// The tools built into the platform (MCP servers add theirs to the same registry).
+fn builtin_tools(store: &Store) -> tools::ToolRegistry {
+    let registry = tools::ToolRegistry::default();
+    registry.register(Arc::new(tools::conversations::SearchConversations::new(store.clone())));
+    tools::kpi::register(&registry, store.clone());
+    registry
 }
 
 /// Refuses callers who are not admins; `refusal` says what only admins may do.

@@ -6,12 +6,16 @@
 mod agents;
 mod api_keys;
 mod auth_sessions;
+mod chat;
 mod companies;
 mod embedded;
 mod embeddings;
 mod error;
+mod evaluations;
+mod kpis;
 mod login_attempts;
 pub mod providers;
+mod read_only_sql;
 mod users;
 
 use std::future::Future;
@@ -27,9 +31,12 @@ use uuid::Uuid;
 
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
+pub use chat::{MessageMatch, SessionUpdate};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
+pub use kpis::KpiFilter;
+pub use read_only_sql::QueryLimits;
 pub use users::{Credentials, NewUser};
 
 use crate::config::Settings;

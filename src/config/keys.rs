@@ -150,6 +150,18 @@ pub const KEYS: &[KeyDef] = &[
         "Folder of agent definitions (*.md: YAML front matter + system prompt); they override the built-in agents of the same name and reload when the folder changes.",
     ),
     key(
+        "agents.max_tokens",
+        "AGENTBOX_AGENTS_MAX_TOKENS",
+        Some("1024"),
+        "Answer tokens an agent's model may write per step (16-32768).",
+    ),
+    key(
+        "agents.tool_timeout_secs",
+        "AGENTBOX_AGENTS_TOOL_TIMEOUT_SECS",
+        Some("30"),
+        "Seconds one tool call may take before the model is told it timed out (1-3600).",
+    ),
+    key(
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,

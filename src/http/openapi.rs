@@ -13,6 +13,7 @@ use utoipa::openapi::{
 use super::error::ErrorBody;
 use super::extract::SESSION_COOKIE;
 use super::routes::models::{PullDone, PullProgress};
+use crate::service::chat::events::{RunSummary, TokenData, ToolCallData, ToolResultData};
 
 /// The security scheme names operations refer to.
 const BEARER: &str = "api_key";
@@ -51,12 +52,22 @@ descriptions name the events, whose `data` is one JSON object each.";
         (name = "users", description = "Users of the caller's company (admins)"),
         (name = "companies", description = "The caller's company and its departments"),
         (name = "agents", description = "Agents: built in, from the agents folder, or stored"),
+        (name = "sessions", description = "Chat sessions and their messages; answers stream as server-sent events"),
+        (name = "kpis", description = "The KPI dashboard: KPIs, their values against targets, performance"),
         (name = "models", description = "Local models: the catalog, downloads, loading"),
         (name = "providers", description = "Where models run and in which order the router tries them"),
         (name = "search", description = "Semantic search over the caller's messages and workspace files"),
         (name = "openai", description = "OpenAI-compatible endpoints"),
     ),
-    components(schemas(ErrorBody, PullProgress, PullDone))
+    components(schemas(
+        ErrorBody,
+        PullProgress,
+        PullDone,
+        TokenData,
+        ToolCallData,
+        ToolResultData,
+        RunSummary
+    ))
 )]
 struct ApiDoc;
 

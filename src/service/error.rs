@@ -56,6 +56,16 @@ impl From<StoreError> for ServiceError {
                 }
             }
             StoreError::Forbidden(_) => ServiceError::Forbidden("you are not allowed to do that"),
+            StoreError::QueryRefused(message) | StoreError::QueryRejected(message) => {
+                ServiceError::InvalidInput {
+                    field: "sql",
+                    message,
+                }
+            }
+            err @ StoreError::QueryTimeout(_) => ServiceError::InvalidInput {
+                field: "sql",
+                message: err.to_string(),
+            },
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
             other => ServiceError::Internal(other),
         }

@@ -144,6 +144,13 @@ impl InferenceService {
         Ok(self.engine.unload(&spec.path).await)
     }
 
+    /// The in-process engine and the spec it runs the local model `name` with — what the
+    /// router uses, for measuring the platform against the bare engine.
+    pub async fn local_model(&self, name: &str) -> Result<(Engine, ModelSpec), ServiceError> {
+        let spec = local_spec(&self.models.library().await?, name)?;
+        Ok((self.engine.clone(), spec))
+    }
+
     pub async fn loaded(&self) -> Vec<LoadedModel> {
         self.engine.loaded().await
     }

@@ -4,6 +4,8 @@
 //! per-call timeout, and a bounded result. A tool runs with the caller's identity, so a tool
 //! that reads the database does it under the caller's row-level security.
 
+pub mod conversations;
+pub mod kpi;
 pub mod schema;
 
 use std::collections::BTreeMap;

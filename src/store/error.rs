@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use sqlx::error::ErrorKind;
 
 /// Errors of the store layer. `sqlx::Error` never leaves the store: it is translated here.
@@ -17,6 +19,16 @@ pub enum StoreError {
     /// The database cannot be reached (connection lost, pool exhausted, server restarting).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Hand-written SQL (the `sql_query` tool) refused before it ran: not one read-only
+    /// SELECT, or a function outside the allow-list. The message says what to change.
+    #[error("{0}")]
+    QueryRefused(String),
+    /// Hand-written SQL that the database rejected (syntax, unknown column…): its message.
+    #[error("{0}")]
+    QueryRejected(String),
+    /// Hand-written SQL that ran past its statement timeout and was stopped.
+    #[error("the query ran longer than {} seconds and was stopped; ask for less (filter, aggregate, LIMIT)", .0.as_secs())]
+    QueryTimeout(Duration),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("embedded database: {0}")]

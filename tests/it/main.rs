@@ -2,7 +2,9 @@
 //! on port 0 against a fresh database (embedded, or external with `AGENTBOX_TEST_DATABASE_URL`).
 
 mod agents;
+mod analytics;
 mod auth;
+mod chat;
 mod cli;
 mod embeddings;
 mod engine;
@@ -10,6 +12,7 @@ mod errors;
 mod health;
 mod inference;
 mod keys;
+mod kpis;
 mod lifecycle;
 mod models;
 mod openapi;

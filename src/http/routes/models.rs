@@ -125,9 +125,10 @@ pub async fn unload(
 /// Downloads a model (admins), streaming its progress.
 ///
 /// Starts the download, or joins the one running, and answers with server-sent events:
-/// `progress` (data: `PullProgress`) while it runs, then `done` (data: `PullDone`) or `error`
-/// (data: `ErrorBody`, `{code, message}`), after which the stream ends. Problems known before
-/// anything is downloaded (unknown model, no sha256, not an admin) are plain error responses.
+/// `progress` (data: `PullProgress`) while it runs, then `done` (data: `PullDone`) or
+/// `error` (data: `ErrorBody`, `{code, message}`), after which the stream ends. Problems known
+/// before anything is downloaded (unknown model, no sha256, not an admin) are plain error
+/// responses.
 #[utoipa::path(
     post,
     path = "/models/{name}/pull",
