@@ -8,6 +8,7 @@ mod evaluation;
 mod identity;
 mod patch;
 mod search;
+mod task;
 mod user;
 
 pub use agent::{Agent, AgentSource};
@@ -18,6 +19,7 @@ pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
 pub use patch::Patch;
 pub use search::{SearchHit, SearchSource, SourceRef};
+pub use task::{NewTask, Task, TaskEvent, TaskOutcome, TaskStatus};
 pub use user::{Role, User, UserUpdate};
 
 /// Paging for list endpoints: every result set is bounded.

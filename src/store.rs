@@ -14,6 +14,8 @@ mod error;
 mod evaluations;
 mod login_attempts;
 pub mod providers;
+mod task_queue;
+mod tasks;
 mod users;
 
 use std::future::Future;
@@ -33,6 +35,7 @@ pub use chat::{MessageMatch, SessionUpdate};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
+pub use tasks::CancelOutcome;
 pub use users::{Credentials, NewUser};
 
 use crate::config::Settings;
