@@ -12,6 +12,7 @@ pub mod models;
 pub mod providers;
 pub mod search;
 mod secrets;
+pub mod tasks;
 pub mod tools;
 pub mod users;
 pub mod validate;
@@ -39,6 +40,7 @@ pub struct Services {
     pub search: search::SearchService,
     pub tools: tools::ToolRegistry,
     pub chat: chat::ChatService,
+    pub tasks: tasks::TaskService,
 }
 
 impl Services {
@@ -81,6 +83,7 @@ impl Services {
                 settings.engine.context_per_slot,
             ),
             inference,
+            tasks: tasks::TaskService::new(store.clone(), agents.clone()),
             agents,
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),
