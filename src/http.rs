@@ -101,6 +101,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/search/semantic", post(routes::search::semantic))
         .route("/search/index", post(routes::search::index))
+        .route("/tasks", get(routes::tasks::list).post(routes::tasks::create))
+        .route("/tasks/{id}", get(routes::tasks::get))
+        .route("/tasks/{id}/cancel", post(routes::tasks::cancel))
+        .route("/tasks/{id}/events", get(routes::tasks::events))
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(
