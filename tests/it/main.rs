@@ -18,4 +18,5 @@ mod providers;
 mod resilience;
 mod rls;
 mod support;
+mod tasks;
 mod users;
