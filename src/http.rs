@@ -104,6 +104,10 @@ fn api_routes() -> Router<AppState> {
         .route("/kpis", get(routes::kpis::list))
         .route("/kpis/performance", get(routes::kpis::performance))
         .route("/kpis/{id}/values", get(routes::kpis::values))
+        .route("/tasks", get(routes::tasks::list).post(routes::tasks::create))
+        .route("/tasks/{id}", get(routes::tasks::get))
+        .route("/tasks/{id}/cancel", post(routes::tasks::cancel))
+        .route("/tasks/{id}/events", get(routes::tasks::events))
         .route("/companies", get(routes::companies::list))
         .route("/companies/{id}", get(routes::companies::get))
         .route(

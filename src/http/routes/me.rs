@@ -24,6 +24,8 @@ pub async fn me(Caller(identity): Caller) -> Json<MeBody> {
     let (auth, csrf_token, scopes) = match identity.credential {
         Credential::Session { csrf_token, .. } => ("session", Some(csrf_token), None),
         Credential::ApiKey { scopes, .. } => ("api_key", None, Some(scopes)),
+        // Tasks run in the worker and never call the API.
+        Credential::Task { .. } => ("task", None, None),
     };
     Json(MeBody {
         user: identity.user,

@@ -77,7 +77,11 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<CreateSessionBody>,
 ) -> Result<(StatusCode, Json<ChatSession>), ApiError> {
-    let session = state.services.chat.create(&caller, body.agent, body.title).await?;
+    let session = state
+        .services
+        .chat
+        .create(&caller, body.agent, body.title)
+        .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -88,7 +92,11 @@ pub async fn list(
 ) -> Result<Json<Vec<ChatSession>>, ApiError> {
     let page = crate::domain::Page::new(query.limit, query.offset);
     Ok(Json(
-        state.services.chat.list(&caller, page, query.q, query.archived).await?,
+        state
+            .services
+            .chat
+            .list(&caller, page, query.q, query.archived)
+            .await?,
     ))
 }
 
@@ -116,7 +124,11 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateSessionBody>,
 ) -> Result<Json<ChatSession>, ApiError> {
     Ok(Json(
-        state.services.chat.update(&caller, id, body.title, body.archived).await?,
+        state
+            .services
+            .chat
+            .update(&caller, id, body.title, body.archived)
+            .await?,
     ))
 }
 
@@ -135,7 +147,9 @@ pub async fn messages(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<Message>>, ApiError> {
-    Ok(Json(state.services.chat.messages(&caller, id, query.page()).await?))
+    Ok(Json(
+        state.services.chat.messages(&caller, id, query.page()).await?,
+    ))
 }
 
 pub async fn send(

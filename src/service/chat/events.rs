@@ -14,13 +14,25 @@ pub enum AgentEvent {
     /// A piece of answer text.
     Token(String),
     /// The model asked for a tool.
-    ToolCall { id: String, name: String, arguments: Value },
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: Value,
+    },
     /// What the tool answered, or why it failed (`error` true); the model sees the same.
-    ToolResult { id: String, name: String, result: Value, error: bool },
+    ToolResult {
+        id: String,
+        name: String,
+        result: Value,
+        error: bool,
+    },
     /// A message was stored (the prompt, a tool-calling turn, a tool result, the answer).
     Message(Box<Message>),
     /// The run failed; `code` is stable, `message` says why.
-    Error { code: &'static str, message: String },
+    Error {
+        code: &'static str,
+        message: String,
+    },
     Done(RunSummary),
 }
 
