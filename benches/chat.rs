@@ -27,7 +27,10 @@ const PROMPT: &str = "What is the capital of France?";
 const ANSWER_TOKENS: u32 = 16;
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -40,7 +43,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run());
 }
 
@@ -65,7 +71,10 @@ async fn run() {
         ("AGENTBOX_TLS", "off".into()),
         ("AGENTBOX_MODELS_AUTO_PULL", "false".into()),
         ("AGENTBOX_EMBEDDINGS_MODEL", "off".into()),
-        ("AGENTBOX_AGENTS_DIR", data_dir.join("agents").display().to_string()),
+        (
+            "AGENTBOX_AGENTS_DIR",
+            data_dir.join("agents").display().to_string(),
+        ),
         ("AGENTBOX_ENGINE_THREADS", threads),
         ("AGENTBOX_ENGINE_SLOTS", slots),
         ("AGENTBOX_ENGINE_CONTEXT_PER_SLOT", "1024".into()),
@@ -108,7 +117,10 @@ async fn run() {
             temperature: 0.0,
             ..SamplingParams::default()
         },
-        ..ChatRequest::new(vec![ChatMessage::new("system", SYSTEM), ChatMessage::new("user", PROMPT)])
+        ..ChatRequest::new(vec![
+            ChatMessage::new("system", SYSTEM),
+            ChatMessage::new("user", PROMPT),
+        ])
     };
     // Warm both paths (model load, first allocations).
     engine_ttft(&engine, &spec, &request).await;
@@ -122,10 +134,17 @@ async fn run() {
     }
     raw.sort_by(f64::total_cmp);
     platform.sort_by(f64::total_cmp);
-    let db = if database.is_some() { "external Postgres" } else { "embedded Postgres" };
+    let db = if database.is_some() {
+        "external Postgres"
+    } else {
+        "embedded Postgres"
+    };
     println!("time to first token, {rounds} rounds, {db}:");
     println!("  {:<28} {:>9} {:>9}", "", "p50 ms", "p95 ms");
-    for (name, samples) in [("engine (Engine::chat)", &raw), ("platform (HTTP + agent loop)", &platform)] {
+    for (name, samples) in [
+        ("engine (Engine::chat)", &raw),
+        ("platform (HTTP + agent loop)", &platform),
+    ] {
         println!(
             "  {:<28} {:>9.1} {:>9.1}",
             name,
@@ -162,8 +181,13 @@ async fn run() {
 
 async fn fresh_database(admin_url: &str) -> String {
     let name = format!("agentbox_bench_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(admin_url).await.expect("the bench database server");
-    sqlx::query(&format!("create database {name}")).execute(&pool).await.unwrap();
+    let pool = sqlx::PgPool::connect(admin_url)
+        .await
+        .expect("the bench database server");
+    sqlx::query(&format!("create database {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     let (base, _) = admin_url.rsplit_once('/').expect("a URL with a database name");
     format!("{base}/{name}")
 }

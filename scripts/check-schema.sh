@@ -230,7 +230,7 @@ expect "seed models under provider local" \
 expect "RLS enabled on every table in public and auth" "0" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace in ('public'::regnamespace, 'auth'::regnamespace)
         and relname <> '_sqlx_migrations' and not relrowsecurity"
-expect "16 tables in public (15 of the initial schema + embeddings; besides _sqlx_migrations)" "16" owner \
+expect "17 tables in public (15 of the initial schema + embeddings + task_events; besides _sqlx_migrations)" "17" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace and relname <> '_sqlx_migrations'"
 expect "authenticated has no privilege on auth tables or _sqlx_migrations" "0" owner \
     "select count(*) from information_schema.role_table_grants
@@ -480,6 +480,35 @@ expect "alice: updating and deleting bob's vectors touches nothing" "0|0" "$UA" 
 expect "bob: his nearest vector is his own" "bob secret" "$UB" \
     "select content from embeddings order by public.embedding_cosine(embedding::real[], '{1,0,0}') desc limit 1"
 
+# ------------------------------------------------------------------------------------------------
+# Task events (migrations/20261126000000_task_events.sql): own rows only, immutable for the role
+# ------------------------------------------------------------------------------------------------
+TA="'$(owner "select id from tasks where input = 'alice task'")'::uuid"
+TB="'$(owner "select id from tasks where input = 'bob task'")'::uuid"
+expect "alice: appends an event to her own task" "1" "$UA" \
+    "$(count_of "insert into task_events (task_id, user_id, kind, data)
+                   values ($TA, '$UA', 'token', '{\"text\": \"hi\"}') returning 1")"
+expect_error "alice: cannot append an event to bob's task" "row-level security" "$UA" \
+    "insert into task_events (task_id, user_id, kind) values ($TB, '$UA', 'token')"
+expect_error "alice: cannot write an event as bob" "row-level security" "$UA" \
+    "insert into task_events (task_id, user_id, kind) values ($TB, '$UB', 'token')"
+owner "insert into task_events (task_id, user_id, kind) values ($TA, '$UA', 'started'), ($TB, '$UB', 'started')" >/dev/null
+expect "alice: sees her tasks' events only" "1|0" "$UA" \
+    "select count(*), count(*) filter (where user_id <> '$UA') from task_events"
+expect_error "alice: cannot change her events (immutable)" "permission denied" "$UA" \
+    "update task_events set kind = 'x' where user_id = '$UA'"
+expect_error "alice: cannot delete her events (they go with their task)" "permission denied" "$UA" \
+    "delete from task_events where user_id = '$UA'"
+expect_error "task_events: kind is a lower-case name" "task_events_kind_check" owner \
+    "insert into task_events (task_id, user_id, kind) values ($TA, '$UA', 'Tool Call')"
+expect_error "task_events: data is a JSON object" "task_events_data_check" owner \
+    "insert into task_events (task_id, user_id, kind, data) values ($TA, '$UA', 'token', '[1]')"
+expect_plan "task_events: replay uses task_events_task_id_id_idx" "task_events_task_id_id_idx" owner \
+    "set local enable_seqscan = off;
+     explain (costs off) select * from task_events where task_id = $TA and id > 1 order by id limit 200"
+expect "deleting a task deletes its events" "0" owner \
+    "delete from tasks where id = $TA; select count(*) from task_events where task_id = $TA"
+
 # The known residual: a caller who can run set_config can claim another user's id. The service
 # never lets request input reach set_config (the MCP SQL tool rejects it). Shown, not failed.
 residual=$(run_as "$UA" "do \$\$ begin perform set_config('request.jwt.claims', '{\"sub\":\"$UB\"}', true); end \$\$;
@@ -492,6 +521,8 @@ expect "deleting an auth user removes profile, sessions, messages, keys; keeps e
      select (select count(*) from users where id = '$UB'), (select count(*) from sessions where id = '$SB'),
             (select count(*) from messages where session_id = '$SB'), (select count(*) from api_keys where key_hash = 'hash-b1'),
             (select count(*) from llm_evaluations where agent = 'analyst' and user_id is null)"
+expect "deleting an auth user removes their tasks' events" "0" owner \
+    "select count(*) from task_events where user_id = '$UB'"
 expect "deleting a department clears users' department, deletes its KPIs" "t|0" owner \
     "delete from departments where id = $(dept 'Acme Manufacturing' Sales);
      select department_id is null, (select count(*) from kpis k where k.department_id is not null

@@ -14,8 +14,10 @@ use crate::data_dir::{DataDirError, DataDirLock};
 use crate::engine::llama::{Engine, EngineSettings};
 use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
+use crate::service::agent_tasks::AgentTaskExecutor;
 use crate::service::keyring::KeyRing;
 use crate::service::models::ModelService;
+use crate::service::tasks::{TaskExecutor, TaskWorker, WorkerSettings};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,21 @@ impl Running {
     }
 }
 
+/// Parts a caller may put in place of the built-in ones when starting the platform.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Runs background tasks; `None`: the agent runner.
+    pub task_executor: Option<Arc<dyn TaskExecutor>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("task_executor", &self.task_executor.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
 /// Opens the store on the data folder (locked for this process) and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<(DataDirLock, Store), AppError> {
     let lock = DataDirLock::acquire(&settings.data_dir)?;
@@ -146,6 +163,11 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, AppError> {
 /// anything else, and the listeners bind before the database opens, so `/health` answers and
 /// `/ready` reports 503 during a long migration.
 pub async fn start(settings: Settings) -> Result<Running, AppError> {
+    start_with(settings, Hooks::default()).await
+}
+
+/// [`start`], with some parts replaced (tests run tasks through a scripted executor).
+pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, AppError> {
     let settings = Arc::new(settings);
     let lock = DataDirLock::acquire(&settings.data_dir)?;
     for path in [&settings.workspace, &settings.models_dir] {
@@ -212,14 +234,7 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
     }));
 
     let shutdown = CancellationToken::new();
-    let mut background = Vec::new();
-    background.extend(store.spawn_watchdog(shutdown.clone()));
-    background.push(services.agents.catalog().spawn_watcher(shutdown.clone()));
-    background.push(spawn_models(
-        services.models.clone(),
-        settings.models.auto_pull,
-        shutdown.clone(),
-    ));
+    let mut background = spawn_background(&store, &services, &settings, hooks, &shutdown);
     if let (Some(files), Some(config)) = (cert_files, tls_config)
         && !matches!(settings.tls, crate::config::TlsMode::SelfSigned)
     {
@@ -252,6 +267,39 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
         shutdown,
         task,
     })
+}
+
+/// The work that runs beside the listeners until `shutdown`: the embedded database's watchdog,
+/// the agents folder watcher, model downloads, and the background task workers (none when
+/// `tasks.concurrency` is 0: a replica that only serves the API).
+fn spawn_background(
+    store: &Store,
+    services: &Services,
+    settings: &Settings,
+    hooks: Hooks,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut background = Vec::new();
+    background.extend(store.spawn_watchdog(shutdown.clone()));
+    background.push(services.agents.catalog().spawn_watcher(shutdown.clone()));
+    background.push(spawn_models(
+        services.models.clone(),
+        settings.models.auto_pull,
+        shutdown.clone(),
+    ));
+    if settings.tasks.concurrency > 0 {
+        let executor = hooks
+            .task_executor
+            .unwrap_or_else(|| Arc::new(AgentTaskExecutor::new(services.chat.clone())));
+        let worker = TaskWorker::spawn(
+            services.tasks.clone(),
+            executor,
+            WorkerSettings::from_settings(settings),
+            shutdown.clone(),
+        );
+        background.push(tokio::spawn(worker.wait()));
+    }
+    background
 }
 
 /// Downloads the missing model of each role in the background when `models.auto_pull` is on

@@ -93,6 +93,15 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
+/// The background task workers of this process.
+#[derive(Debug, Clone)]
+pub struct TaskSettings {
+    /// Tasks run at the same time; 0: this process runs none.
+    pub concurrency: u32,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
     /// `serve` pulls the missing model of each role in the background.
@@ -145,6 +154,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub server: ServerSettings,
+    pub tasks: TaskSettings,
     pub providers: ProviderKeys,
     /// Encrypts provider keys stored in the database; `None`: `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
@@ -249,6 +259,10 @@ impl Settings {
             server: ServerSettings {
                 max_body_bytes: bounded(layers, "server.max_body_bytes", 1024, 1 << 30)?,
                 shutdown_grace: Duration::from_secs(bounded(layers, "server.shutdown_grace_secs", 0, 600)?),
+            },
+            tasks: TaskSettings {
+                concurrency: bounded(layers, "tasks.concurrency", 0, 64)?,
+                lease: Duration::from_secs(bounded(layers, "tasks.lease_secs", 1, 3600)?),
             },
             providers: ProviderKeys {
                 anthropic: optional::<String>(layers, "providers.anthropic_api_key", "a key")?

@@ -9,6 +9,7 @@ mod identity;
 mod kpi;
 mod patch;
 mod search;
+mod task;
 mod user;
 
 pub use agent::{Agent, AgentSource};
@@ -20,6 +21,7 @@ pub use identity::{Credential, Identity};
 pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiPerformance, KpiPoint, QueryRows};
 pub use patch::Patch;
 pub use search::{SearchHit, SearchSource, SourceRef};
+pub use task::{NewTask, Task, TaskEvent, TaskOutcome, TaskStatus};
 pub use user::{Role, User, UserUpdate};
 
 /// Paging for list endpoints: every result set is bounded.

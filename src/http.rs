@@ -89,6 +89,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::kpis::list))
         .routes(routes!(routes::kpis::performance))
         .routes(routes!(routes::kpis::values))
+        .routes(routes!(routes::tasks::list, routes::tasks::create))
+        .routes(routes!(routes::tasks::get))
+        .routes(routes!(routes::tasks::cancel))
+        .routes(routes!(routes::tasks::events))
         .routes(routes!(routes::companies::list))
         .routes(routes!(routes::companies::get))
         .routes(routes!(

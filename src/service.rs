@@ -1,5 +1,6 @@
 //! Behaviour: the rules of the platform, in domain terms. Never sees axum or sqlx types.
 
+pub mod agent_tasks;
 pub mod agents;
 pub mod auth;
 pub mod chat;
@@ -13,6 +14,7 @@ pub mod models;
 pub mod providers;
 pub mod search;
 mod secrets;
+pub mod tasks;
 pub mod tools;
 pub mod users;
 pub mod validate;
@@ -41,6 +43,7 @@ pub struct Services {
     pub tools: tools::ToolRegistry,
     pub chat: chat::ChatService,
     pub kpis: kpis::KpiService,
+    pub tasks: tasks::TaskService,
 }
 
 impl Services {
@@ -70,11 +73,7 @@ impl Services {
             },
         );
         Self {
-            providers: providers::ProviderService::new(
-                store.clone(),
-                keyring,
-                settings.providers.clone(),
-            ),
+            providers: providers::ProviderService::new(store.clone(), keyring, settings.providers.clone()),
             chat: chat::ChatService::new(
                 store.clone(),
                 agents.clone(),
@@ -83,6 +82,7 @@ impl Services {
                 settings.engine.context_per_slot,
             ),
             inference,
+            tasks: tasks::TaskService::new(store.clone(), agents.clone()),
             agents,
             auth: auth::AuthService::new(store.clone(), settings.auth.clone()),
             users: users::UserService::new(store.clone()),
@@ -99,7 +99,9 @@ impl Services {
 /// The tools built into the platform (MCP servers add theirs to the same registry).
 fn builtin_tools(store: &Store) -> tools::ToolRegistry {
     let registry = tools::ToolRegistry::default();
-    registry.register(Arc::new(tools::conversations::SearchConversations::new(store.clone())));
+    registry.register(Arc::new(tools::conversations::SearchConversations::new(
+        store.clone(),
+    )));
     tools::kpi::register(&registry, store.clone());
     registry
 }

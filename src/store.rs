@@ -16,6 +16,8 @@ mod kpis;
 mod login_attempts;
 pub mod providers;
 mod read_only_sql;
+mod task_queue;
+mod tasks;
 mod users;
 
 use std::future::Future;
@@ -37,6 +39,7 @@ pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
 pub use kpis::KpiFilter;
 pub use read_only_sql::QueryLimits;
+pub use tasks::CancelOutcome;
 pub use users::{Credentials, NewUser};
 
 use crate::config::Settings;

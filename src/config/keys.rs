@@ -215,6 +215,18 @@ pub const KEYS: &[KeyDef] = &[
         Some("10"),
         "On SIGTERM/SIGINT, how long in-flight requests may finish before they are cut (0-600).",
     ),
+    key(
+        "tasks.concurrency",
+        "AGENTBOX_TASKS_CONCURRENCY",
+        Some("2"),
+        "Background tasks this process runs at the same time (0-64); 0 runs none here (replicas that only serve the API), the tasks wait for another replica.",
+    ),
+    key(
+        "tasks.lease_secs",
+        "AGENTBOX_TASKS_LEASE_SECS",
+        Some("30"),
+        "How long a running task stays claimed without a heartbeat, in seconds (1-3600); heartbeats come every third of it. A task whose process died is run again after this long.",
+    ),
     secret(
         "secret_key",
         "AGENTBOX_SECRET_KEY",

@@ -27,6 +27,8 @@ fn defaults_match_the_contract() {
     assert_eq!(settings.models_dir, PathBuf::from("./data/models"));
     assert_eq!(settings.workspace, PathBuf::from("./data/workspace"));
     assert!(settings.database.url.is_none());
+    assert_eq!(settings.tasks.concurrency, 2);
+    assert_eq!(settings.tasks.lease, Duration::from_secs(30));
 }
 
 #[test]
@@ -165,4 +167,27 @@ fn is_setting(line: &str) -> bool {
     line.split_once(" = ").is_some_and(|(name, value)| {
         name.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !value.starts_with("\"\"")
     })
+}
+
+#[test]
+fn task_keys_are_bounded() {
+    let settings = Settings::load_with(
+        &FlagOverrides::default(),
+        env(&[
+            ("AGENTBOX_TASKS_CONCURRENCY", "0"),
+            ("AGENTBOX_TASKS_LEASE_SECS", "5"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.tasks.concurrency, 0);
+    assert_eq!(settings.tasks.lease, Duration::from_secs(5));
+    for (name, value, range) in [
+        ("AGENTBOX_TASKS_CONCURRENCY", "65", "from 0 to 64"),
+        ("AGENTBOX_TASKS_LEASE_SECS", "0", "from 1 to 3600"),
+    ] {
+        let err = Settings::load_with(&FlagOverrides::default(), env(&[(name, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(range) && err.contains(name), "{err}");
+    }
 }

@@ -9,6 +9,8 @@ pub enum Credential {
     Session { session_id: Uuid, csrf_token: String },
     /// An API key sent as a bearer token.
     ApiKey { key_id: Uuid, scopes: Vec<KeyScope> },
+    /// A background task running on its owner's behalf (the worker, not a request).
+    Task { task_id: Uuid },
 }
 
 /// An authenticated caller.

@@ -100,6 +100,16 @@ impl ApiError {
         }
     }
 
+    /// What a 5xx tells the client instead of its cause.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Service(ServiceError::Unavailable(_)) => {
+                "the database is unavailable; try again shortly".to_owned()
+            }
+            _ => "internal error; the server log has the details".to_owned(),
+        }
+    }
+
     fn message(&self) -> String {
         match self {
             ApiError::Json(rejection) => rejection.body_text(),
@@ -120,12 +130,7 @@ impl IntoResponse for ApiError {
         };
         let message = if status.is_server_error() && !public {
             log_cause_chain(&self);
-            match &self {
-                ApiError::Service(ServiceError::Unavailable(_)) => {
-                    "the database is unavailable; try again shortly".to_owned()
-                }
-                _ => "internal error; the server log has the details".to_owned(),
-            }
+            self.public_message()
         } else {
             self.message()
         };
@@ -211,5 +216,18 @@ pub(crate) fn engine_error_body(err: &EngineError) -> (&'static str, String) {
         (code, "internal error; the server log has the details".to_owned())
     } else {
         (code, err.to_string())
+    }
+}
+
+/// `{code, message}` of a service error reported inside a stream (an SSE `error` event), where
+/// the status line has already been sent: the same code and message rules as a response.
+pub(crate) fn service_error_body(err: ServiceError) -> (&'static str, String) {
+    let error = ApiError::Service(err);
+    let (status, code, _) = error.parts();
+    if status.is_server_error() {
+        log_cause_chain(&error);
+        (code, error.public_message())
+    } else {
+        (code, error.message())
     }
 }

@@ -53,6 +53,7 @@ descriptions name the events, whose `data` is one JSON object each.";
         (name = "companies", description = "The caller's company and its departments"),
         (name = "agents", description = "Agents: built in, from the agents folder, or stored"),
         (name = "sessions", description = "Chat sessions and their messages; answers stream as server-sent events"),
+        (name = "tasks", description = "Background agent runs and their replayable event streams"),
         (name = "kpis", description = "The KPI dashboard: KPIs, their values against targets, performance"),
         (name = "models", description = "Local models: the catalog, downloads, loading"),
         (name = "providers", description = "Where models run and in which order the router tries them"),

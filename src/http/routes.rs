@@ -12,4 +12,5 @@ pub mod models;
 pub mod providers;
 pub mod search;
 pub mod sessions;
+pub mod tasks;
 pub mod users;

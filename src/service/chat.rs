@@ -111,7 +111,10 @@ impl ChatService {
             self.usable_agent(caller, &agent).await?;
         }
         let title = clean_title(title.unwrap_or_default())?;
-        Ok(self.store.create_chat_session(caller.user_id(), agent, title).await?)
+        Ok(self
+            .store
+            .create_chat_session(caller.user_id(), agent, title)
+            .await?)
     }
 
     pub async fn list(
@@ -123,13 +126,22 @@ impl ChatService {
     ) -> Result<Vec<ChatSession>, ServiceError> {
         let query = query.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
         if query.as_ref().is_some_and(|q| q.chars().count() > 500) {
-            return Err(ServiceError::invalid("q", "the search text is longer than 500 characters"));
+            return Err(ServiceError::invalid(
+                "q",
+                "the search text is longer than 500 characters",
+            ));
         }
-        Ok(self.store.list_chat_sessions(caller.user_id(), page, query, archived).await?)
+        Ok(self
+            .store
+            .list_chat_sessions(caller.user_id(), page, query, archived)
+            .await?)
     }
 
     pub async fn get(&self, caller: &Identity, id: Uuid) -> Result<ChatSession, ServiceError> {
-        self.store.get_chat_session(caller.user_id(), id).await.not_found_as("session")
+        self.store
+            .get_chat_session(caller.user_id(), id)
+            .await
+            .not_found_as("session")
     }
 
     pub async fn update(
@@ -147,10 +159,18 @@ impl ChatService {
     }
 
     pub async fn delete(&self, caller: &Identity, id: Uuid) -> Result<(), ServiceError> {
-        self.store.delete_chat_session(caller.user_id(), id).await.not_found_as("session")
+        self.store
+            .delete_chat_session(caller.user_id(), id)
+            .await
+            .not_found_as("session")
     }
 
-    pub async fn messages(&self, caller: &Identity, id: Uuid, page: Page) -> Result<Vec<Message>, ServiceError> {
+    pub async fn messages(
+        &self,
+        caller: &Identity,
+        id: Uuid,
+        page: Page,
+    ) -> Result<Vec<Message>, ServiceError> {
         self.get(caller, id).await?;
         Ok(self.store.list_messages(caller.user_id(), id, page).await?)
     }
@@ -168,11 +188,18 @@ impl ChatService {
     /// Stores the prompt and starts the agent on it. Everything that can be refused is
     /// refused here, before anything streams: an unknown session or agent, an empty or huge
     /// message, one that cannot fit the model's context.
-    pub async fn send(&self, caller: &Identity, session_id: Uuid, send: SendMessage) -> Result<ChatRun, ServiceError> {
+    pub async fn send(
+        &self,
+        caller: &Identity,
+        session_id: Uuid,
+        send: SendMessage,
+    ) -> Result<ChatRun, ServiceError> {
         let session = self.get(caller, session_id).await?;
         let prepared = self.prepare(caller, &session, send, None).await?;
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
-        let _ = sender.send(AgentEvent::Message(Box::new(prepared.prompt.clone()))).await;
+        let _ = sender
+            .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
+            .await;
         let cancel = CancellationToken::new();
         let this = self.clone();
         let caller = caller.clone();
@@ -211,7 +238,9 @@ impl ChatService {
             model: None,
         };
         let prepared = self.prepare(caller, &session, send, Some(task.task_id)).await?;
-        let _ = events.send(AgentEvent::Message(Box::new(prepared.prompt.clone()))).await;
+        let _ = events
+            .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
+            .await;
         Ok((session.id, self.complete(caller, prepared, events, cancel).await))
     }
 
@@ -243,12 +272,16 @@ impl ChatService {
         } else {
             self.usable_agent(caller, &requested).await?
         };
-        let budget = self.context_tokens.saturating_sub(self.runner.limits().max_tokens as usize);
+        let budget = self
+            .context_tokens
+            .saturating_sub(self.runner.limits().max_tokens as usize);
         let needed = history::estimate_tokens(&content) + history::estimate_tokens(&agent.system_prompt) + 64;
         if needed > budget {
             return Err(ServiceError::invalid(
                 "content",
-                format!("the message (about {needed} tokens with the agent's instructions) does not fit the model's context of {budget} tokens; shorten it"),
+                format!(
+                    "the message (about {needed} tokens with the agent's instructions) does not fit the model's context of {budget} tokens; shorten it"
+                ),
             ));
         }
         let history = self
@@ -291,7 +324,14 @@ impl ChatService {
             self.index_later(caller, id);
         }
         if prepared.needs_title {
-            title::generate(&self.runner, &self.store, caller, session_id, &prepared.prompt.content).await;
+            title::generate(
+                &self.runner,
+                &self.store,
+                caller,
+                session_id,
+                &prepared.prompt.content,
+            )
+            .await;
         }
         summary
     }
@@ -300,7 +340,10 @@ impl ChatService {
     async fn usable_agent(&self, caller: &Identity, name: &str) -> Result<Agent, ServiceError> {
         let agent = self.agents.get(caller, name).await?;
         if !agent.enabled {
-            return Err(ServiceError::invalid("agent", format!("the agent `{name}` is disabled")));
+            return Err(ServiceError::invalid(
+                "agent",
+                format!("the agent `{name}` is disabled"),
+            ));
         }
         Ok(agent)
     }

@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::domain::Identity;
-use crate::engine::grammar::ToolSpec;
 use crate::engine::ToolCall;
+use crate::engine::grammar::ToolSpec;
 
 /// Results longer than this (serialized JSON) are cut, so one tool cannot flood the context.
 pub const MAX_RESULT_CHARS: usize = 16_000;
@@ -54,7 +54,11 @@ pub trait Tool: Send + Sync + 'static {
     fn spec(&self) -> ToolSpec;
 
     /// Runs the call. `arguments` already passed the schema of [`Tool::spec`].
-    fn call<'a>(&'a self, context: &'a ToolContext, arguments: Value) -> BoxFuture<'a, Result<Value, ToolError>>;
+    fn call<'a>(
+        &'a self,
+        context: &'a ToolContext,
+        arguments: Value,
+    ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
 /// The tools known to the platform, by name. Cheap to clone; tools can be added and removed
@@ -66,7 +70,9 @@ pub struct ToolRegistry {
 
 impl std::fmt::Debug for ToolRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolRegistry").field("tools", &self.names()).finish()
+        f.debug_struct("ToolRegistry")
+            .field("tools", &self.names())
+            .finish()
     }
 }
 

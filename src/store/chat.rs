@@ -108,7 +108,12 @@ fn to_db_tokens(tokens: Option<u32>) -> Option<i32> {
 }
 
 impl Store {
-    pub async fn create_chat_session(&self, user: Uuid, agent: String, title: String) -> Result<ChatSession, StoreError> {
+    pub async fn create_chat_session(
+        &self,
+        user: Uuid,
+        agent: String,
+        title: String,
+    ) -> Result<ChatSession, StoreError> {
         self.run_as(Actor::User(user), move |conn| {
             async move {
                 let sql = format!(
@@ -242,7 +247,12 @@ impl Store {
     }
 
     /// A page of a session's messages in the order they were written.
-    pub async fn list_messages(&self, user: Uuid, session: Uuid, page: Page) -> Result<Vec<Message>, StoreError> {
+    pub async fn list_messages(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        page: Page,
+    ) -> Result<Vec<Message>, StoreError> {
         self.run_as(Actor::User(user), move |conn| {
             async move {
                 let sql = format!(
@@ -263,7 +273,12 @@ impl Store {
     }
 
     /// The last `limit` messages of a session, oldest first: the history a model sees.
-    pub async fn recent_messages(&self, user: Uuid, session: Uuid, limit: i64) -> Result<Vec<Message>, StoreError> {
+    pub async fn recent_messages(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
         self.run_as(Actor::User(user), move |conn| {
             async move {
                 let sql = format!(
@@ -271,7 +286,11 @@ impl Store {
                                      where session_id = $1 order by seq desc limit $2) recent
                       order by seq"
                 );
-                let rows: Vec<MessageRow> = sqlx::query_as(&sql).bind(session).bind(limit).fetch_all(conn).await?;
+                let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+                    .bind(session)
+                    .bind(limit)
+                    .fetch_all(conn)
+                    .await?;
                 Ok(rows.into_iter().map(Message::from).collect())
             }
             .boxed()
@@ -366,7 +385,12 @@ impl Store {
     }
 
     /// Full-text search over the user's own user and assistant messages, newest first.
-    pub async fn search_messages(&self, user: Uuid, query: String, limit: i64) -> Result<Vec<MessageMatch>, StoreError> {
+    pub async fn search_messages(
+        &self,
+        user: Uuid,
+        query: String,
+        limit: i64,
+    ) -> Result<Vec<MessageMatch>, StoreError> {
         self.run_as(Actor::User(user), move |conn| {
             async move {
                 let rows: Vec<(Uuid, String, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(

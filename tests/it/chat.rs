@@ -49,7 +49,11 @@ async fn new_session(user: &Session, agent: &str) -> String {
 }
 
 async fn say(user: &Session, session: &str, body: Value) -> Vec<(String, Value)> {
-    read_events(user.post(&format!("/api/v1/sessions/{session}/messages"), body).await).await
+    read_events(
+        user.post(&format!("/api/v1/sessions/{session}/messages"), body)
+            .await,
+    )
+    .await
 }
 
 async fn messages(user: &Session, session: &str) -> Vec<Value> {
@@ -95,7 +99,10 @@ async fn an_answer_streams_as_events_and_every_turn_is_stored() {
 
     let stored = messages(&admin, &session).await;
     assert_eq!(stored.len(), 2, "{stored:?}");
-    assert_eq!((stored[0]["role"].as_str(), stored[0]["content"].as_str()), (Some("user"), Some("Say hello")));
+    assert_eq!(
+        (stored[0]["role"].as_str(), stored[0]["content"].as_str()),
+        (Some("user"), Some("Say hello"))
+    );
     assert_eq!(stored[1]["role"], "assistant");
     assert_eq!(stored[1]["content"], "Hello there, friend.");
     assert_eq!(stored[1]["model"], MODEL);
@@ -109,19 +116,30 @@ async fn an_answer_streams_as_events_and_every_turn_is_stored() {
     assert_eq!(sent[1]["content"], "Say hello");
 
     let evaluations = rows_of(&app, "llm_evaluations", &session).await;
-    let chat_call = evaluations.iter().find(|e| e["agent"] == "assistant").expect("evaluated");
+    let chat_call = evaluations
+        .iter()
+        .find(|e| e["agent"] == "assistant")
+        .expect("evaluated");
     assert_eq!(chat_call["model"], MODEL);
     assert_eq!(chat_call["provider"], "scripted");
     assert_eq!(chat_call["outcome"], "success");
     assert_eq!(chat_call["completion_tokens"], 3);
     assert!(chat_call["ttft_ms"].is_number());
     let used = rows_of(&app, "agent_conversations", &session).await;
-    assert_eq!((used.len(), &used[0]["agent"], &used[0]["step_count"]), (1, &json!("assistant"), &json!(1)));
+    assert_eq!(
+        (used.len(), &used[0]["agent"], &used[0]["step_count"]),
+        (1, &json!("assistant"), &json!(1))
+    );
 
     // No fast model here: the title falls back to the prompt's words.
     let mut title = Value::Null;
     for _ in 0..100 {
-        let detail: Value = admin.get(&format!("/api/v1/sessions/{session}")).await.json().await.unwrap();
+        let detail: Value = admin
+            .get(&format!("/api/v1/sessions/{session}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         title = detail["title"].clone();
         if title != "" {
             assert_eq!(detail["agents"][0]["agent"], "assistant");
@@ -140,16 +158,39 @@ async fn history_goes_back_to_the_model_on_the_next_message() {
     let admin = app.setup_admin().await;
     model.register(&admin).await;
     let session = new_session(&admin, "assistant").await;
-    say(&admin, &session, json!({"content": "Favourite colour?", "model": MODEL})).await;
-    say(&admin, &session, json!({"content": "What did I ask?", "model": MODEL})).await;
+    say(
+        &admin,
+        &session,
+        json!({"content": "Favourite colour?", "model": MODEL}),
+    )
+    .await;
+    say(
+        &admin,
+        &session,
+        json!({"content": "What did I ask?", "model": MODEL}),
+    )
+    .await;
     let sent: Vec<String> = model.requests()[1]["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}: {}", m["role"].as_str().unwrap(), m["content"].as_str().unwrap_or("")))
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m["role"].as_str().unwrap(),
+                m["content"].as_str().unwrap_or("")
+            )
+        })
         .skip(1)
         .collect();
-    assert_eq!(sent, ["user: Favourite colour?", "assistant: Blue.", "user: What did I ask?"]);
+    assert_eq!(
+        sent,
+        [
+            "user: Favourite colour?",
+            "assistant: Blue.",
+            "user: What did I ask?"
+        ]
+    );
     app.stop().await;
 }
 
@@ -165,7 +206,12 @@ async fn tool_errors_go_back_to_the_model_and_the_run_goes_on() {
     let admin = app.setup_admin().await;
     model.register(&admin).await;
     let session = new_session(&admin, "assistant").await;
-    let events = say(&admin, &session, json!({"content": "Find my notes", "model": MODEL})).await;
+    let events = say(
+        &admin,
+        &session,
+        json!({"content": "Find my notes", "model": MODEL}),
+    )
+    .await;
 
     let results = named(&events, "tool_result");
     assert_eq!(results.len(), 2, "{events:?}");
@@ -179,12 +225,25 @@ async fn tool_errors_go_back_to_the_model_and_the_run_goes_on() {
 
     // The model was told what went wrong, as tool results.
     let third = &model.requests()[2]["messages"];
-    let tool_turns: Vec<&Value> = third.as_array().unwrap().iter().filter(|m| m["role"] == "tool").collect();
+    let tool_turns: Vec<&Value> = third
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .collect();
     assert_eq!(tool_turns.len(), 2);
-    assert!(tool_turns[0]["content"].as_str().unwrap().contains("invalid arguments"));
+    assert!(
+        tool_turns[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments")
+    );
     let stored = messages(&admin, &session).await;
     let roles: Vec<&str> = stored.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "tool", "assistant", "tool", "assistant"]);
+    assert_eq!(
+        roles,
+        ["user", "assistant", "tool", "assistant", "tool", "assistant"]
+    );
     assert_eq!(stored[1]["tool_calls"][0]["name"], "search_conversations");
     app.stop().await;
 }
@@ -199,17 +258,28 @@ async fn a_model_that_loops_on_tools_is_stopped_at_the_step_limit() {
     let admin = app.setup_admin().await;
     model.register(&admin).await;
     let session = new_session(&admin, "assistant").await;
-    let events = say(&admin, &session, json!({"content": "Loop forever", "model": MODEL})).await;
+    let events = say(
+        &admin,
+        &session,
+        json!({"content": "Loop forever", "model": MODEL}),
+    )
+    .await;
 
     // The assistant allows 6 steps (agents/assistant.md).
     assert_eq!(model.requests().len(), 6);
     let error = named(&events, "error")[0];
     assert_eq!(error["code"], "too_many_steps");
     let done = named(&events, "done")[0];
-    assert_eq!((done["status"].as_str(), done["steps"].as_u64()), (Some("error"), Some(6)));
+    assert_eq!(
+        (done["status"].as_str(), done["steps"].as_u64()),
+        (Some("error"), Some(6))
+    );
     let stored = messages(&admin, &session).await;
     let last = stored.last().unwrap();
-    assert_eq!((last["role"].as_str(), last["status"].as_str()), (Some("assistant"), Some("error")));
+    assert_eq!(
+        (last["role"].as_str(), last["status"].as_str()),
+        (Some("assistant"), Some("error"))
+    );
     assert!(last["error"].as_str().unwrap().contains("limit"));
     app.stop().await;
 }
@@ -222,7 +292,10 @@ async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     model.register(&admin).await;
     let session = new_session(&admin, "assistant").await;
     let response = admin
-        .post(&format!("/api/v1/sessions/{session}/messages"), json!({"content": "Tell me a long story", "model": MODEL}))
+        .post(
+            &format!("/api/v1/sessions/{session}/messages"),
+            json!({"content": "Tell me a long story", "model": MODEL}),
+        )
         .await;
     let mut body = response.bytes_stream();
     let mut seen = String::new();
@@ -242,7 +315,10 @@ async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     assert_eq!(last["status"], "interrupted", "{last}");
     assert_eq!(last["content"], "The first half ");
     let evaluations = rows_of(&app, "llm_evaluations", &session).await;
-    assert!(evaluations.iter().any(|e| e["outcome"] == "cancelled"), "{evaluations:?}");
+    assert!(
+        evaluations.iter().any(|e| e["outcome"] == "cancelled"),
+        "{evaluations:?}"
+    );
     app.stop().await;
 }
 
@@ -253,7 +329,12 @@ async fn auto_sessions_route_each_message_to_the_agent_that_fits() {
     let admin = app.setup_admin().await;
     model.register(&admin).await;
     let session = new_session(&admin, "auto").await;
-    let general = say(&admin, &session, json!({"content": "Write a haiku about tea", "model": MODEL})).await;
+    let general = say(
+        &admin,
+        &session,
+        json!({"content": "Write a haiku about tea", "model": MODEL}),
+    )
+    .await;
     assert_eq!(named(&general, "done")[0]["agent"], "assistant");
     let kpis = say(
         &admin,
@@ -279,12 +360,25 @@ async fn sessions_can_be_listed_searched_renamed_archived_and_deleted() {
     model.register(&admin).await;
     let first = new_session(&admin, "assistant").await;
     let second = new_session(&admin, "analyst").await;
-    say(&admin, &first, json!({"content": "What is the capital of France?", "model": MODEL})).await;
+    say(
+        &admin,
+        &first,
+        json!({"content": "What is the capital of France?", "model": MODEL}),
+    )
+    .await;
 
     let list: Vec<Value> = admin.get("/api/v1/sessions").await.json().await.unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["id"], first, "the session with the newest message comes first");
-    let found: Vec<Value> = admin.get("/api/v1/sessions?q=capital").await.json().await.unwrap();
+    assert_eq!(
+        list[0]["id"], first,
+        "the session with the newest message comes first"
+    );
+    let found: Vec<Value> = admin
+        .get("/api/v1/sessions?q=capital")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["id"], first);
 
@@ -295,7 +389,12 @@ async fn sessions_can_be_listed_searched_renamed_archived_and_deleted() {
         .await
         .unwrap();
     assert_eq!(renamed.status(), StatusCode::OK);
-    let by_title: Vec<Value> = admin.get("/api/v1/sessions?q=quarterly").await.json().await.unwrap();
+    let by_title: Vec<Value> = admin
+        .get("/api/v1/sessions?q=quarterly")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(by_title[0]["id"], second);
     let archived = admin
         .request(Method::PATCH, &format!("/api/v1/sessions/{second}"))
@@ -306,13 +405,25 @@ async fn sessions_can_be_listed_searched_renamed_archived_and_deleted() {
     assert_eq!(archived.status(), StatusCode::OK);
     let active: Vec<Value> = admin.get("/api/v1/sessions").await.json().await.unwrap();
     assert_eq!(active.len(), 1);
-    let old: Vec<Value> = admin.get("/api/v1/sessions?archived=true").await.json().await.unwrap();
+    let old: Vec<Value> = admin
+        .get("/api/v1/sessions?archived=true")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(old[0]["id"], second);
 
-    let deleted = admin.request(Method::DELETE, &format!("/api/v1/sessions/{first}")).send().await.unwrap();
+    let deleted = admin
+        .request(Method::DELETE, &format!("/api/v1/sessions/{first}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = admin.get(&format!("/api/v1/sessions/{first}")).await;
-    assert_eq!(error_code(gone).await, (StatusCode::NOT_FOUND, "not_found".into()));
+    assert_eq!(
+        error_code(gone).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
     app.stop().await;
 }
 
@@ -328,29 +439,56 @@ async fn bad_input_and_other_users_sessions_are_refused_before_anything_runs() {
     let path = format!("/api/v1/sessions/{session}/messages");
 
     let cases = [
-        (eve.get(&format!("/api/v1/sessions/{session}")).await, StatusCode::NOT_FOUND, "not_found"),
-        (eve.get(&path).await, StatusCode::NOT_FOUND, "not_found"),
-        (eve.post(&path, json!({"content": "hi"})).await, StatusCode::NOT_FOUND, "not_found"),
         (
-            eve.request(Method::DELETE, &format!("/api/v1/sessions/{session}")).send().await.unwrap(),
+            eve.get(&format!("/api/v1/sessions/{session}")).await,
             StatusCode::NOT_FOUND,
             "not_found",
         ),
-        (admin.post("/api/v1/sessions", json!({"agent": "nobody"})).await, StatusCode::NOT_FOUND, "not_found"),
-        (admin.post(&path, json!({"content": "   "})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (eve.get(&path).await, StatusCode::NOT_FOUND, "not_found"),
+        (
+            eve.post(&path, json!({"content": "hi"})).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            eve.request(Method::DELETE, &format!("/api/v1/sessions/{session}"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            admin.post("/api/v1/sessions", json!({"agent": "nobody"})).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            admin.post(&path, json!({"content": "   "})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
         (
             admin.post(&path, json!({"content": "x".repeat(40_000)})).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
         ),
         (
-            admin.post(&path, json!({"content": "hi", "agent": "nobody"})).await,
+            admin
+                .post(&path, json!({"content": "hi", "agent": "nobody"}))
+                .await,
             StatusCode::NOT_FOUND,
             "not_found",
         ),
-        (admin.post(&path, json!({"text": "hi"})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (
-            admin.post("/api/v1/sessions/not-a-uuid/messages", json!({"content": "hi"})).await,
+            admin.post(&path, json!({"text": "hi"})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            admin
+                .post("/api/v1/sessions/not-a-uuid/messages", json!({"content": "hi"}))
+                .await,
             StatusCode::BAD_REQUEST,
             "invalid_path",
         ),
@@ -387,7 +525,11 @@ async fn a_missing_model_is_a_recorded_failure_not_a_hang() {
     assert_eq!(stored.len(), 2, "the prompt and the failed answer are kept");
     assert_eq!(stored[1]["status"], "error");
     let evaluations = rows_of(&app, "llm_evaluations", &session).await;
-    assert!(evaluations.iter().any(|e| e["outcome"] == "error" && e["provider"] == "none"));
+    assert!(
+        evaluations
+            .iter()
+            .any(|e| e["outcome"] == "error" && e["provider"] == "none")
+    );
     app.stop().await;
 }
 
@@ -399,7 +541,8 @@ pub async fn analyst_app() -> (TestApp, Session, Session) {
     })
     .await;
     let admin = app.setup_admin().await;
-    app.create_user("ana@acme.example", "Acme Manufacturing", false).await;
+    app.create_user("ana@acme.example", "Acme Manufacturing", false)
+        .await;
     let analyst = app.login("ana@acme.example", PASSWORD).await;
     (app, admin, analyst)
 }
@@ -423,10 +566,14 @@ async fn the_analyst_runs_end_to_end_on_the_real_test_model() {
     app.setup_admin().await;
     app.services()
         .models
-        .import(crate::engine::test_model(), Some(agentbox::engine::catalog::ModelRole::Reasoning))
+        .import(
+            crate::engine::test_model(),
+            Some(agentbox::engine::catalog::ModelRole::Reasoning),
+        )
         .await
         .expect("the test model imports");
-    app.create_user("ana@acme.example", "Acme Manufacturing", false).await;
+    app.create_user("ana@acme.example", "Acme Manufacturing", false)
+        .await;
     let analyst = app.login("ana@acme.example", PASSWORD).await;
     let session = new_session(&analyst, "analyst").await;
     let events = say(
@@ -441,13 +588,24 @@ async fn the_analyst_runs_end_to_end_on_the_real_test_model() {
     assert!(done["steps"].as_u64().unwrap() >= 1);
     assert!(done["completion_tokens"].as_u64().unwrap() > 0);
     // Every tool call the model made was answered, and every answer was stored.
-    assert_eq!(named(&events, "tool_call").len(), named(&events, "tool_result").len());
+    assert_eq!(
+        named(&events, "tool_call").len(),
+        named(&events, "tool_result").len()
+    );
     let stored = messages(&analyst, &session).await;
     assert_eq!(stored.last().unwrap()["id"], done["message_id"]);
     let evaluations = rows_of(&app, "llm_evaluations", &session).await;
     let local: Vec<&Value> = evaluations.iter().filter(|e| e["provider"] == "local").collect();
-    assert_eq!(local.len() as u64, done["steps"].as_u64().unwrap(), "{evaluations:?}");
-    assert!(local.iter().all(|e| e["outcome"] == "success" && e["prompt_tokens"].as_u64() > Some(100)));
+    assert_eq!(
+        local.len() as u64,
+        done["steps"].as_u64().unwrap(),
+        "{evaluations:?}"
+    );
+    assert!(
+        local
+            .iter()
+            .all(|e| e["outcome"] == "success" && e["prompt_tokens"].as_u64() > Some(100))
+    );
     app.stop().await;
 }
 
@@ -481,7 +639,10 @@ fn missed_departments(result: &Value) -> Vec<String> {
 async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_the_data() {
     let model = ScriptedModel::start(vec![
         call("list_kpis", json!({})),
-        call("kpi_vs_target", json!({"kpi": "Revenue", "period": "last_quarter"})),
+        call(
+            "kpi_vs_target",
+            json!({"kpi": "Revenue", "period": "last_quarter"}),
+        ),
         Reply::From(Box::new(|request: &Value| {
             let last_tool = request["messages"]
                 .as_array()
@@ -491,7 +652,10 @@ async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_
                 .find(|m| m["role"] == "tool")
                 .expect("the tool result was sent back");
             let result: Value = serde_json::from_str(last_tool["content"].as_str().unwrap()).unwrap();
-            text(&format!("Missed last quarter: {}.", missed_departments(&result).join(", ")))
+            text(&format!(
+                "Missed last quarter: {}.",
+                missed_departments(&result).join(", ")
+            ))
         })),
     ])
     .await;
@@ -505,18 +669,93 @@ async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_
     )
     .await;
 
-    let calls: Vec<&str> = named(&events, "tool_call").iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let calls: Vec<&str> = named(&events, "tool_call")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(calls, ["list_kpis", "kpi_vs_target"]);
     let results = named(&events, "tool_result");
     assert!(results.iter().all(|r| r["error"] == false), "{results:?}");
     // The sample data's stated answer for Acme Manufacturing (src/store/sample_data.sql).
-    assert_eq!(missed_departments(&results[1]["result"]), ["Marketing", "Operations"]);
+    assert_eq!(
+        missed_departments(&results[1]["result"]),
+        ["Marketing", "Operations"]
+    );
     let done = named(&events, "done")[0];
     assert_eq!(done["status"], "complete");
     let answer = messages(&analyst, &session).await.pop().unwrap();
     assert_eq!(answer["content"], "Missed last quarter: Marketing, Operations.");
     // The KPI tools ran as the analyst: only Acme's KPIs were listed.
     let kpis = results[0]["result"].to_string();
-    assert!(kpis.contains("Revenue") && !kpis.contains("Globex") && !kpis.contains("Initech"), "{kpis}");
+    assert!(
+        kpis.contains("Revenue") && !kpis.contains("Globex") && !kpis.contains("Initech"),
+        "{kpis}"
+    );
+    app.stop().await;
+}
+
+/// A background task runs the real agent loop as its owner: the analyst's tool calls, results
+/// and answer become the task's replayable events, and its answer the task's result.
+#[tokio::test]
+async fn a_background_task_runs_the_analyst_as_its_owner() {
+    let model = ScriptedModel::start(vec![
+        call(
+            "kpi_vs_target",
+            json!({"kpi": "Revenue", "period": "last_quarter"}),
+        ),
+        Reply::From(Box::new(|request: &Value| {
+            let result = request["messages"].as_array().unwrap().last().unwrap()["content"]
+                .as_str()
+                .unwrap();
+            let result: Value = serde_json::from_str(result).unwrap();
+            text(&format!("Missed: {}.", missed_departments(&result).join(", ")))
+        })),
+    ])
+    .await;
+    let (app, admin, analyst) = analyst_app().await;
+    model.register_for_role(&admin, "reasoning").await;
+    let created = analyst
+        .post(
+            "/api/v1/tasks",
+            json!({"agent": "analyst", "input": "Which departments missed their revenue target last quarter?"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let task: Value = created.json().await.unwrap();
+    let id = task["id"].as_str().unwrap();
+
+    // The events stream replays from the start and ends with the task.
+    let events = read_events(analyst.get(&format!("/api/v1/tasks/{id}/events")).await).await;
+    let kinds: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    for kind in [
+        "started",
+        "message",
+        "tool_call",
+        "tool_result",
+        "answer",
+        "finished",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let result = &named(&events, "tool_result")[0]["result"];
+    assert_eq!(missed_departments(result), ["Marketing", "Operations"]);
+    let done: Value = analyst
+        .get(&format!("/api/v1/tasks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"], "Missed: Marketing, Operations.");
+    assert_eq!(done["progress"], 1.0);
+    // The run's turns were stored in a session of the owner's, with the task's evaluations.
+    let session = named(&events, "message")[0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = messages(&analyst, &session).await;
+    assert_eq!(stored.len(), 4, "prompt, tool call, tool result, answer");
+    let evaluations = rows_of(&app, "llm_evaluations", &session).await;
+    assert!(evaluations.iter().all(|e| e["task_id"] == id), "{evaluations:?}");
     app.stop().await;
 }

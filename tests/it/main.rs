@@ -20,4 +20,5 @@ mod providers;
 mod resilience;
 mod rls;
 mod support;
+mod tasks;
 mod users;

@@ -35,6 +35,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/sessions/{id}/messages"),
     ("post", "/api/v1/sessions/{id}/messages"),
     ("get", "/api/v1/kpis"),
+    ("get", "/api/v1/tasks"),
+    ("post", "/api/v1/tasks"),
+    ("get", "/api/v1/tasks/{id}/events"),
     ("get", "/api/v1/models"),
     ("post", "/api/v1/models/{name}/pull"),
     ("get", "/api/v1/users"),
@@ -58,6 +61,7 @@ const READS: &[&str] = &[
     "/api/v1/kpis",
     "/api/v1/kpis/{id}/values",
     "/api/v1/kpis/performance",
+    "/api/v1/tasks",
     "/api/v1/keys",
     "/api/v1/users",
     "/api/v1/users/{id}",
@@ -339,8 +343,20 @@ async fn conforms(
     }
     let response = request.send().await.unwrap();
     let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
     let method = method.as_str().to_lowercase();
+    let streams = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or_default().starts_with("text/event-stream"));
+    if streams {
+        let documented = &conform.document()["paths"][template][&method]["responses"][status.as_str()];
+        assert!(
+            documented["content"].get("text/event-stream").is_some(),
+            "{method} {path} streams events without saying so"
+        );
+        return (status, Value::Null);
+    }
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
     let schema = conform
         .response_schema(&method, template, status.as_u16())
         .unwrap_or_else(|err| panic!("{err}: {answer}"));
@@ -501,6 +517,7 @@ async fn the_contract_routes_and_streams_are_documented() {
 
     let streams = [
         (
+            "post",
             "/api/v1/models/{name}/pull",
             &[
                 ("progress", "PullProgress"),
@@ -509,6 +526,7 @@ async fn the_contract_routes_and_streams_are_documented() {
             ][..],
         ),
         (
+            "post",
             "/api/v1/sessions/{id}/messages",
             &[
                 ("message", "Message"),
@@ -519,13 +537,25 @@ async fn the_contract_routes_and_streams_are_documented() {
                 ("done", "RunSummary"),
             ][..],
         ),
+        (
+            "get",
+            "/api/v1/tasks/{id}/events",
+            &[
+                ("token", "TokenData"),
+                ("tool_call", "ToolCallData"),
+                ("tool_result", "ToolResultData"),
+                ("answer", "RunSummary"),
+                ("error", "ErrorBody"),
+            ][..],
+        ),
     ];
-    for (path, events) in streams {
-        let operation = &document["paths"][path]["post"];
-        let ok = &operation["responses"]["200"];
+    for (method, path, events) in streams {
+        let operation = &document["paths"][path][method];
         assert!(
-            ok["content"].get("text/event-stream").is_some(),
-            "{path} streams server-sent events: {ok}"
+            operation["responses"]["200"]["content"]
+                .get("text/event-stream")
+                .is_some(),
+            "{path} streams server-sent events"
         );
         let description = operation["description"].as_str().unwrap_or_default();
         for (event, schema) in events {
@@ -533,9 +563,34 @@ async fn the_contract_routes_and_streams_are_documented() {
                 description.contains(&format!("`{event}` (data: `{schema}`")),
                 "{path} names its `{event}` event and its data: {description}"
             );
+        }
+    }
+    // Every stream says so, and every event data schema its description names is described.
+    for operation in operations(&document) {
+        let streams = operation.body["responses"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|response| response["content"].get("text/event-stream").is_some());
+        if !streams {
+            continue;
+        }
+        let description = operation.body["description"].as_str().unwrap_or_default();
+        let named: Vec<&str> = description
+            .split("(data: `")
+            .skip(1)
+            .filter_map(|rest| rest.split('`').next())
+            .collect();
+        assert!(
+            !named.is_empty(),
+            "{}: name the events and their data",
+            operation.name()
+        );
+        for schema in named {
             assert!(
-                document["components"]["schemas"].get(*schema).is_some(),
-                "the {schema} event data is described"
+                document["components"]["schemas"].get(schema).is_some(),
+                "{}: the event data {schema} is not described",
+                operation.name()
             );
         }
     }

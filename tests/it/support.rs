@@ -23,6 +23,8 @@ pub struct Options {
     pub http_listen: bool,
     pub sample_data: bool,
     pub extra_env: Vec<(String, String)>,
+    /// Parts that replace built-in ones (e.g. a scripted task executor).
+    pub hooks: app::Hooks,
 }
 
 impl Default for Options {
@@ -32,6 +34,7 @@ impl Default for Options {
             http_listen: false,
             sample_data: false,
             extra_env: Vec::new(),
+            hooks: app::Hooks::default(),
         }
     }
 }
@@ -144,7 +147,9 @@ impl TestApp {
         };
         let data_dir = dir.path().join("data");
         let settings = settings_for(&data_dir, &options, external.as_ref().map(|db| db.url.as_str()));
-        let running = app::start(settings).await.expect("app starts");
+        let running = app::start_with(settings, options.hooks.clone())
+            .await
+            .expect("app starts");
         let scheme = if options.tls { "https" } else { "http" };
         Self {
             addr: running.addr,
@@ -205,7 +210,9 @@ impl TestApp {
             &self.options,
             self.external.as_ref().map(|db| db.url.as_str()),
         );
-        let running = app::start(settings).await.expect("app restarts");
+        let running = app::start_with(settings, self.options.hooks.clone())
+            .await
+            .expect("app restarts");
         self.addr = running.addr;
         let scheme = if self.options.tls { "https" } else { "http" };
         self.base = format!("{scheme}://127.0.0.1:{}", running.addr.port());

@@ -15,6 +15,8 @@ pub enum AuthKind {
     Session,
     /// An API key (`Authorization: Bearer`).
     ApiKey,
+    /// A background task's own identity (tasks never call the API).
+    Task,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +44,8 @@ pub async fn me(Caller(identity): Caller) -> Json<MeBody> {
     let (auth, csrf_token, scopes) = match identity.credential {
         Credential::Session { csrf_token, .. } => (AuthKind::Session, Some(csrf_token), None),
         Credential::ApiKey { scopes, .. } => (AuthKind::ApiKey, None, Some(scopes)),
+        // Tasks run in the worker and never call the API.
+        Credential::Task { .. } => (AuthKind::Task, None, None),
     };
     Json(MeBody {
         user: identity.user,

@@ -8,15 +8,66 @@ use crate::domain::Agent;
 
 /// Words that point at business metrics.
 const KPI_WORDS: &[&str] = &[
-    "kpi", "kpis", "revenue", "target", "targets", "department", "departments", "quarter", "quarterly",
-    "margin", "churn", "nps", "headcount", "expenses", "opex", "sales", "leads", "metric", "metrics",
-    "budget", "forecast", "growth", "performance", "missed", "q1", "q2", "q3", "q4", "ytd",
+    "kpi",
+    "kpis",
+    "revenue",
+    "target",
+    "targets",
+    "department",
+    "departments",
+    "quarter",
+    "quarterly",
+    "margin",
+    "churn",
+    "nps",
+    "headcount",
+    "expenses",
+    "opex",
+    "sales",
+    "leads",
+    "metric",
+    "metrics",
+    "budget",
+    "forecast",
+    "growth",
+    "performance",
+    "missed",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+    "ytd",
 ];
 /// Words that point at code and repositories.
 const CODE_WORDS: &[&str] = &[
-    "code", "function", "bug", "compile", "compiler", "git", "commit", "diff", "branch", "repository",
-    "repo", "refactor", "file", "files", "rust", "python", "javascript", "typescript", "test", "tests",
-    "stack", "trace", "error:", "implement", "class", "method", "workspace", "script",
+    "code",
+    "function",
+    "bug",
+    "compile",
+    "compiler",
+    "git",
+    "commit",
+    "diff",
+    "branch",
+    "repository",
+    "repo",
+    "refactor",
+    "file",
+    "files",
+    "rust",
+    "python",
+    "javascript",
+    "typescript",
+    "test",
+    "tests",
+    "stack",
+    "trace",
+    "error:",
+    "implement",
+    "class",
+    "method",
+    "workspace",
+    "script",
 ];
 
 /// Which tool family a request needs.
@@ -33,7 +84,10 @@ pub fn pick<'a>(agents: &'a [Agent], text: &str) -> Option<&'a Agent> {
     let need = classify(text);
     let fits = |agent: &&&Agent| match need {
         Need::Kpis => agent.tools.iter().any(|t| t.contains("kpi")),
-        Need::Code => agent.tools.iter().any(|t| t.starts_with("workspace") || t.starts_with("git")),
+        Need::Code => agent
+            .tools
+            .iter()
+            .any(|t| t.starts_with("workspace") || t.starts_with("git")),
         Need::General => agent.name == "assistant",
     };
     enabled
@@ -94,8 +148,14 @@ mod tests {
     fn routes_by_what_the_request_needs() {
         let agents = agents();
         let name = |text| pick(&agents, text).unwrap().name.clone();
-        assert_eq!(name("Which departments missed their revenue target last quarter?"), "analyst");
-        assert_eq!(name("Why does this function not compile? ```fn main() {}```"), "coder");
+        assert_eq!(
+            name("Which departments missed their revenue target last quarter?"),
+            "analyst"
+        );
+        assert_eq!(
+            name("Why does this function not compile? ```fn main() {}```"),
+            "coder"
+        );
         assert_eq!(name("Show me the git diff of the last commit"), "coder");
         assert_eq!(name("Write a friendly out-of-office note"), "assistant");
     }

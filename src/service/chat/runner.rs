@@ -25,11 +25,19 @@ use crate::store::Store;
 
 /// Where an agent gets its answers: the model router in production, a script in tests.
 pub trait ChatBackend: Send + Sync + 'static {
-    fn chat<'a>(&'a self, target: &'a str, request: ChatRequest) -> BoxFuture<'a, Result<RoutedChat, ServiceError>>;
+    fn chat<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>>;
 }
 
 impl ChatBackend for InferenceService {
-    fn chat<'a>(&'a self, target: &'a str, request: ChatRequest) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
+    fn chat<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
         Box::pin(InferenceService::chat(self, target, request))
     }
 }
@@ -88,7 +96,9 @@ pub struct AgentRunner {
 
 impl std::fmt::Debug for AgentRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentRunner").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("AgentRunner")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +145,12 @@ impl AgentRunner {
 
     /// Runs to the end (answer, failure, step limit or `cancel`), reporting into `events`.
     /// A reader that goes away does not stop the run; `cancel` does.
-    pub async fn run(&self, run: AgentRun, events: mpsc::Sender<AgentEvent>, cancel: CancellationToken) -> RunSummary {
+    pub async fn run(
+        &self,
+        run: AgentRun,
+        events: mpsc::Sender<AgentEvent>,
+        cancel: CancellationToken,
+    ) -> RunSummary {
         let mut state = RunState::new(events);
         let target = run.target();
         let specs = self.tools.specs(&run.agent.tools);
@@ -153,13 +168,18 @@ impl AgentRunner {
             let step = self.model_call(&run, &target, request, &mut state, &cancel).await;
             state.count(&step);
             match step.ended {
-                StepEnd::Cancelled => return self.finish(&run, &mut state, step, MessageStatus::Interrupted).await,
+                StepEnd::Cancelled => {
+                    return self
+                        .finish(&run, &mut state, step, MessageStatus::Interrupted)
+                        .await;
+                }
                 StepEnd::Failed { code, ref message } => {
-                    state.emit(AgentEvent::Error {
-                        code,
-                        message: message.clone(),
-                    })
-                    .await;
+                    state
+                        .emit(AgentEvent::Error {
+                            code,
+                            message: message.clone(),
+                        })
+                        .await;
                     return self.finish(&run, &mut state, step, MessageStatus::Error).await;
                 }
                 StepEnd::Finished if step.calls.is_empty() => {
@@ -169,7 +189,11 @@ impl AgentRunner {
             }
             let calls = step.calls.clone();
             let stored = self
-                .store_turn(&run, &mut state, step_message(&run, &step, MessageStatus::Complete))
+                .store_turn(
+                    &run,
+                    &mut state,
+                    step_message(&run, &step, MessageStatus::Complete),
+                )
                 .await;
             self.record(&run, step.evaluation.clone(), stored).await;
             conversation.push(ChatMessage {
@@ -204,7 +228,9 @@ impl AgentRunner {
                 conversation.push(ChatMessage::tool_result(call.id, content));
             }
             if cancel.is_cancelled() {
-                return self.finish(&run, &mut state, Step::empty(), MessageStatus::Interrupted).await;
+                return self
+                    .finish(&run, &mut state, Step::empty(), MessageStatus::Interrupted)
+                    .await;
             }
         }
         let message = format!(
@@ -319,7 +345,10 @@ impl AgentRunner {
         let outcome = match &step.ended {
             StepEnd::Finished => EvalOutcome::Success,
             StepEnd::Cancelled => EvalOutcome::Cancelled,
-            StepEnd::Failed { code: "model_timeout", .. } => EvalOutcome::Timeout,
+            StepEnd::Failed {
+                code: "model_timeout",
+                ..
+            } => EvalOutcome::Timeout,
             StepEnd::Failed { .. } => EvalOutcome::Error,
         };
         step.evaluation = Some(evaluation(run, &step, started, first_token, outcome));
@@ -329,7 +358,11 @@ impl AgentRunner {
     async fn record(&self, run: &AgentRun, evaluation: Option<NewEvaluation>, message_id: Option<Uuid>) {
         let Some(mut evaluation) = evaluation else { return };
         evaluation.message_id = message_id;
-        if let Err(err) = self.store.record_evaluation(run.caller.user_id(), evaluation).await {
+        if let Err(err) = self
+            .store
+            .record_evaluation(run.caller.user_id(), evaluation)
+            .await
+        {
             tracing::warn!(%err, "could not record the model call's evaluation");
         }
     }
@@ -356,7 +389,13 @@ impl AgentRunner {
     }
 
     /// Stores the final answer (complete, interrupted or failed) and reports `Done`.
-    async fn finish(&self, run: &AgentRun, state: &mut RunState, step: Step, status: MessageStatus) -> RunSummary {
+    async fn finish(
+        &self,
+        run: &AgentRun,
+        state: &mut RunState,
+        step: Step,
+        status: MessageStatus,
+    ) -> RunSummary {
         let mut message = step_message(run, &step, status);
         if let StepEnd::Failed { message: error, .. } = &step.ended {
             message.error = Some(error.clone());
@@ -390,7 +429,9 @@ impl AgentRunner {
             steps: state.steps,
             prompt_tokens: state.prompt_tokens,
             completion_tokens: state.completion_tokens,
-            ttft_ms: state.ttft.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            ttft_ms: state
+                .ttft
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             latency_ms: u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             answer: step.text,
         };
@@ -472,8 +513,16 @@ fn evaluation(
     let millis = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
     NewEvaluation {
         // A call no model took is recorded under what was asked for.
-        model: if step.model.is_empty() { run.target() } else { step.model.clone() },
-        provider: if step.provider.is_empty() { "none".to_owned() } else { step.provider.clone() },
+        model: if step.model.is_empty() {
+            run.target()
+        } else {
+            step.model.clone()
+        },
+        provider: if step.provider.is_empty() {
+            "none".to_owned()
+        } else {
+            step.provider.clone()
+        },
         agent: Some(run.agent.name.clone()),
         session_id: Some(run.session_id),
         message_id: None,

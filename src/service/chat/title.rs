@@ -38,7 +38,10 @@ async fn ask_model(
             "system",
             "You write titles for conversations. Answer with the title only: at most six words, no quotes, no trailing period.",
         ),
-        ChatMessage::new("user", format!("Write a title for a conversation that starts with:\n\n{excerpt}")),
+        ChatMessage::new(
+            "user",
+            format!("Write a title for a conversation that starts with:\n\n{excerpt}"),
+        ),
     ]);
     request.max_tokens = 24;
     request.sampling.temperature = 0.0;
@@ -103,15 +106,24 @@ mod tests {
 
     #[test]
     fn cleans_model_answers() {
-        assert_eq!(clean("\"Quarterly revenue review.\"\n").as_deref(), Some("Quarterly revenue review"));
-        assert_eq!(clean("\n  Title: Missed targets  ").as_deref(), Some("Missed targets"));
+        assert_eq!(
+            clean("\"Quarterly revenue review.\"\n").as_deref(),
+            Some("Quarterly revenue review")
+        );
+        assert_eq!(
+            clean("\n  Title: Missed targets  ").as_deref(),
+            Some("Missed targets")
+        );
         assert_eq!(clean("** Sales KPIs **").as_deref(), Some("Sales KPIs"));
         assert_eq!(clean(" \n "), None);
     }
 
     #[test]
     fn falls_back_to_the_prompt_shortened() {
-        assert_eq!(fallback("  which   departments\nmissed "), "which departments missed");
+        assert_eq!(
+            fallback("  which   departments\nmissed "),
+            "which departments missed"
+        );
         let long = fallback(&"word ".repeat(100));
         assert!(long.chars().count() <= 80 && long.ends_with('…'));
     }

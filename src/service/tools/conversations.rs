@@ -39,7 +39,11 @@ impl Tool for SearchConversations {
         }
     }
 
-    fn call<'a>(&'a self, context: &'a ToolContext, arguments: Value) -> BoxFuture<'a, Result<Value, ToolError>> {
+    fn call<'a>(
+        &'a self,
+        context: &'a ToolContext,
+        arguments: Value,
+    ) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
             let query = arguments["query"].as_str().unwrap_or_default().to_owned();
             let limit = arguments["limit"].as_i64().unwrap_or(DEFAULT_LIMIT);

@@ -47,7 +47,11 @@ fn check_type(expected: &Value, value: &Value, at: &str) -> Result<(), String> {
     if names.iter().any(|name| has_type(name, value)) {
         Ok(())
     } else {
-        Err(format!("{at} must be {}, not {}", names.join(" or "), type_name(value)))
+        Err(format!(
+            "{at} must be {}, not {}",
+            names.join(" or "),
+            type_name(value)
+        ))
     }
 }
 
@@ -77,7 +81,12 @@ fn type_name(value: &Value) -> &'static str {
 
 fn check_object(schema: &Map<String, Value>, fields: &Map<String, Value>, at: &str) -> Result<(), String> {
     let properties = schema.get("properties").and_then(Value::as_object);
-    for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(name) = name.as_str()
             && !fields.contains_key(name)
         {

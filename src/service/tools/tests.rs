@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::{Tool, ToolContext, ToolError, ToolRegistry, is_allowed, schema};
 use crate::domain::{Credential, Identity, Role, User};
-use crate::engine::grammar::ToolSpec;
 use crate::engine::ToolCall;
+use crate::engine::grammar::ToolSpec;
 
 struct Echo;
 
@@ -103,7 +103,12 @@ fn all() -> Vec<String> {
 #[tokio::test]
 async fn runs_a_valid_call() {
     let result = registry()
-        .call(&context(), &all(), &call("echo", json!({"text": "ab", "times": 2})), Duration::from_secs(5))
+        .call(
+            &context(),
+            &all(),
+            &call("echo", json!({"text": "ab", "times": 2})),
+            Duration::from_secs(5),
+        )
         .await;
     assert_eq!(result, Ok(json!("abab")));
 }
@@ -114,14 +119,25 @@ async fn refuses_arguments_that_break_the_schema() {
     let cases = [
         (json!({}), "missing the required field `text`"),
         (json!({"text": 5}), "arguments.text must be string, not a number"),
-        (json!({"text": "a", "times": 9}), "arguments.times must be at most 3"),
-        (json!({"text": "a", "times": 1.5}), "arguments.times must be integer"),
+        (
+            json!({"text": "a", "times": 9}),
+            "arguments.times must be at most 3",
+        ),
+        (
+            json!({"text": "a", "times": 1.5}),
+            "arguments.times must be integer",
+        ),
         (json!({"text": "a", "rm": true}), "unknown field `rm`"),
         (json!("text"), "arguments must be object"),
     ];
     for (arguments, expected) in cases {
         let err = registry
-            .call(&context(), &all(), &call("echo", arguments.clone()), Duration::from_secs(5))
+            .call(
+                &context(),
+                &all(),
+                &call("echo", arguments.clone()),
+                Duration::from_secs(5),
+            )
             .await
             .unwrap_err();
         let ToolError::InvalidArguments(message) = &err else {
@@ -136,11 +152,21 @@ async fn enforces_the_allow_list_and_names_unknown_tools() {
     let registry = registry();
     let only_echo = vec!["echo".to_owned()];
     let err = registry
-        .call(&context(), &only_echo, &call("slow.sleep", json!({})), Duration::from_secs(5))
+        .call(
+            &context(),
+            &only_echo,
+            &call("slow.sleep", json!({})),
+            Duration::from_secs(5),
+        )
         .await;
     assert_eq!(err, Err(ToolError::NotAllowed("slow.sleep".into())));
     let err = registry
-        .call(&context(), &all(), &call("rm_rf", json!({})), Duration::from_secs(5))
+        .call(
+            &context(),
+            &all(),
+            &call("rm_rf", json!({})),
+            Duration::from_secs(5),
+        )
         .await;
     assert_eq!(err, Err(ToolError::Unknown("rm_rf".into())));
     assert_eq!(registry.specs(&only_echo).len(), 1);
@@ -151,7 +177,12 @@ async fn enforces_the_allow_list_and_names_unknown_tools() {
 #[tokio::test]
 async fn times_out_a_hanging_tool() {
     let err = registry()
-        .call(&context(), &all(), &call("slow.sleep", json!({})), Duration::from_millis(50))
+        .call(
+            &context(),
+            &all(),
+            &call("slow.sleep", json!({})),
+            Duration::from_millis(50),
+        )
         .await;
     assert_eq!(err, Err(ToolError::Timeout(Duration::from_millis(50))));
 }
@@ -191,6 +222,14 @@ fn dates_and_enums_are_checked() {
         },
     });
     assert!(schema::validate(&schema, &json!({"from": "2026-01-01", "by": "month"})).is_ok());
-    assert!(schema::validate(&schema, &json!({"from": "January"})).unwrap_err().contains("date"));
-    assert!(schema::validate(&schema, &json!({"by": "year"})).unwrap_err().contains("one of"));
+    assert!(
+        schema::validate(&schema, &json!({"from": "January"}))
+            .unwrap_err()
+            .contains("date")
+    );
+    assert!(
+        schema::validate(&schema, &json!({"by": "year"}))
+            .unwrap_err()
+            .contains("one of")
+    );
 }

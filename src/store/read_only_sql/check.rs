@@ -230,7 +230,9 @@ fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word { text, quoted: false } if text == word)
 }
 
-/// `name (a, b) AS (` or `AS MATERIALIZED` / `AS NOT MATERIALIZED`: a CTE with a column list.
+/// `name (a, b) AS (`, `AS MATERIALIZED (` or `AS NOT MATERIALIZED (`: a CTE with a column
+/// list. The final `(` matters: `f(x) AS not` and `f(x) AS materialized` are a call with a
+/// column label (any keyword may follow AS).
 fn is_cte_name(tokens: &[Token], name: usize) -> bool {
     let mut depth = 0_usize;
     for (i, token) in tokens.iter().enumerate().skip(name + 1) {
@@ -239,10 +241,18 @@ fn is_cte_name(tokens: &[Token], name: usize) -> bool {
             Token::Close => {
                 depth -= 1;
                 if depth == 0 {
-                    return tokens.get(i + 1).is_some_and(|t| is_word(t, "as"))
-                        && tokens.get(i + 2).is_some_and(|t| {
-                            *t == Token::Open || is_word(t, "materialized") || is_word(t, "not")
-                        });
+                    let mut rest = tokens[i + 1..].iter();
+                    if !rest.next().is_some_and(|t| is_word(t, "as")) {
+                        return false;
+                    }
+                    let mut next = rest.next();
+                    if next.is_some_and(|t| is_word(t, "not")) {
+                        next = rest.next();
+                    }
+                    if next.is_some_and(|t| is_word(t, "materialized")) {
+                        next = rest.next();
+                    }
+                    return next == Some(&Token::Open);
                 }
             }
             _ => {}

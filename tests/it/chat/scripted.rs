@@ -26,7 +26,10 @@ pub const MODEL: &str = "scripted-model";
 /// One answer of the script.
 pub enum Reply {
     Text(String),
-    Call { name: String, arguments: Value },
+    Call {
+        name: String,
+        arguments: Value,
+    },
     /// Streams this text, then nothing more, ever.
     Stall(String),
     /// Decided from the request body (e.g. an answer made from the tool results it was sent).
@@ -74,11 +77,25 @@ impl ScriptedModel {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { base_url, script, task }
+        Self {
+            base_url,
+            script,
+            task,
+        }
     }
 
     /// Registers this server as the preferred provider serving [`MODEL`] (admin session).
     pub async fn register(&self, admin: &Session) {
+        self.register_with(admin, json!({"context_size": 8192})).await;
+    }
+
+    /// Registers it as the preferred model of `role` too (for runs that cannot name a model).
+    pub async fn register_for_role(&self, admin: &Session, role: &str) {
+        self.register_with(admin, json!({"context_size": 8192, "role": role}))
+            .await;
+    }
+
+    async fn register_with(&self, admin: &Session, model: Value) {
         let created = admin
             .request(Method::POST, "/api/v1/providers")
             .json(&json!({"name": "scripted", "kind": "openai_compatible", "base_url": self.base_url, "priority": -1}))
@@ -88,7 +105,7 @@ impl ScriptedModel {
         assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
         let put = admin
             .request(Method::PUT, &format!("/api/v1/providers/scripted/models/{MODEL}"))
-            .json(&json!({"context_size": 8192}))
+            .json(&model)
             .send()
             .await
             .unwrap();

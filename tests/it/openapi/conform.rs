@@ -16,6 +16,10 @@ impl<'a> Conform<'a> {
         Self { document }
     }
 
+    pub fn document(&self) -> &'a Value {
+        self.document
+    }
+
     /// The schema of the JSON answer `method path` documents for `status` (or its `default`).
     pub fn response_schema(&self, method: &str, path: &str, status: u16) -> Result<&Value, String> {
         let responses = &self.document["paths"][path][method]["responses"];

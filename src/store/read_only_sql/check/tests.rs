@@ -20,6 +20,7 @@ fn plain_selects_pass_and_lose_their_trailing_semicolon() {
     );
     ok("with t as (select 1 as x) select x from t");
     ok("WITH totals (dept, total) AS MATERIALIZED (select 'a', 1) select * from totals");
+    ok("with a(x) as not materialized (select 1), b(y) as (select 2) select * from a, b");
     ok("with recursive n(i) as (select 1 union all select i + 1 from n where i < 3) select * from n");
     ok(
         "select d.name, sum(v.value)::numeric(14, 2), round(avg(v.value), 1) \
@@ -76,6 +77,10 @@ fn functions_outside_the_allow_list_are_refused_however_they_are_spelled() {
         "select distinct set_config('role', 'none', true)",
         "select pg_catalog.in(1)",
         "select lo_import('/etc/passwd')",
+        // a call with a keyword as its column label is not a CTE
+        "select set_config('role', 'none', true) as not",
+        "select set_config('role', 'none', true) as materialized",
+        "select set_config('role', 'none', true) as not materialized",
     ] {
         assert!(refused(sql).contains("is not allowed"), "{sql}");
     }
