@@ -6,7 +6,8 @@ use std::process::Output;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, error_code};
+use crate::chat::scripted::{MODEL, ScriptedModel, call, text as reply};
+use crate::support::{PASSWORD, Session, TestApp, error_code};
 
 fn run_body(suite: &str) -> Value {
     json!({
@@ -259,5 +260,174 @@ async fn the_eval_command_reports_refusals_and_records_its_run() {
     eval_cli(&["--url", &url, "--no-record"], &[("AGENTBOX_API_KEY", &key)]).await;
     let runs: Value = admin.get("/api/v1/evals").await.json().await.unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+/// Four cases for the scripted model: three pass, `fruit` fails its check.
+fn scripted_suite() -> String {
+    format!(
+        r#"name: scripted
+cases:
+  - name: pong
+    model: {MODEL}
+    prompt: Reply with pong.
+    checks:
+      - regex: "(?i)^pong$"
+      - not_contains: error
+  - name: json
+    model: {MODEL}
+    prompt: Reply with a JSON object.
+    checks:
+      - json_valid: true
+  - name: kpis
+    agent: analyst
+    model: {MODEL}
+    prompt: Which KPIs are there?
+    checks:
+      - tool_called: list_kpis
+      - contains: KPIs
+  - name: fruit
+    model: {MODEL}
+    prompt: Name a fruit.
+    checks:
+      - contains: banana
+"#
+    )
+}
+
+/// Rates the last answer of every session of `user`: down for the apple, up for the rest.
+async fn rate_every_answer(user: &Session) -> usize {
+    let sessions: Value = user.get("/api/v1/sessions").await.json().await.unwrap();
+    let mut rated = 0;
+    for session in sessions.as_array().unwrap() {
+        let id = session["id"].as_str().unwrap();
+        let messages: Value = user
+            .get(&format!("/api/v1/sessions/{id}/messages"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let answer = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "assistant")
+            .unwrap();
+        let rating = if answer["content"] == "An apple a day." {
+            "down"
+        } else {
+            "up"
+        };
+        let response = user
+            .request(
+                Method::PUT,
+                &format!("/api/v1/messages/{}/rating", answer["id"].as_str().unwrap()),
+            )
+            .json(&json!({ "rating": rating }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        rated += 1;
+    }
+    rated
+}
+
+/// The whole path against the real platform: sessions, the agent loop, tools and the database
+/// are real; the model is the scripted one behind a real OpenAI-compatible endpoint (see
+/// `chat/scripted.rs`), so the answers — and so the verdicts — are known. Then the answers are
+/// rated and show up in the analytics next to the evaluations the loop recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eval_command_runs_a_suite_against_the_real_chat_api() {
+    let model = ScriptedModel::start(vec![
+        reply("pong"),
+        reply("{\"status\": \"ok\"}"),
+        call("list_kpis", json!({})),
+        reply("This company tracks no KPIs yet."),
+        reply("An apple a day."),
+    ])
+    .await;
+    let app = TestApp::start().await;
+    let admin = app.setup_admin().await;
+    model.register(&admin).await;
+    let key = admin.api_key("eval", &["read", "write"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("scripted.yaml");
+    std::fs::write(&suite, scripted_suite()).unwrap();
+    let suite = suite.display().to_string();
+    let output = eval_cli(&[&suite, "--url", &app.base], &[("AGENTBOX_API_KEY", &key)]).await;
+    let table = text(&output.stdout);
+    let log = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{table}\n{log}");
+    assert!(log.contains("1 of 4 case(s) failed"), "{log}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    for (line, name, verdict) in [
+        (lines[1], "pong", "pass"),
+        (lines[2], "json", "pass"),
+        (lines[3], "kpis", "pass"),
+        (lines[4], "fruit", "FAIL"),
+    ] {
+        assert!(line.starts_with(name), "{table}");
+        assert!(line.contains(&format!(" {verdict} ")), "{name}: {table}");
+    }
+    assert!(lines[3].contains(&format!("analyst/{MODEL}")), "{table}");
+    assert!(lines[4].contains(r#"contains: "banana""#), "{table}");
+    assert!(lines[1].trim_end().ends_with("/1"), "tokens from `done`: {table}");
+
+    // The run is recorded with the verdicts and the numbers the stream reported.
+    let runs: Value = admin.get("/api/v1/evals").await.json().await.unwrap();
+    assert_eq!(
+        (runs[0]["passed"].as_u64(), runs[0]["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let run: Value = admin
+        .get(&format!("/api/v1/evals/{}", runs[0]["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kpis = &run["results"][2];
+    assert_eq!(
+        (kpis["agent"].as_str(), kpis["model"].as_str()),
+        (Some("analyst"), Some(MODEL))
+    );
+    assert_eq!(
+        kpis["completion_tokens"],
+        12 + 6,
+        "both model calls of the turn: {kpis}"
+    );
+    assert!(kpis["latency_ms"].is_u64());
+
+    // Rate the answers: the analytics count them next to the loop's evaluations.
+    assert_eq!(rate_every_answer(&admin).await, 4);
+    let usage: Value = admin
+        .get("/api/v1/analytics/usage?group_by=agent")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = |agent: &str| {
+        usage["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["key"] == agent)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {agent} row: {usage}"))
+    };
+    let (assistant, analyst) = (row("assistant"), row("analyst"));
+    assert_eq!(assistant["requests"], 3, "{usage}");
+    assert_eq!(analyst["requests"], 2, "the tool call and the answer: {usage}");
+    assert_eq!(
+        (
+            assistant["ratings_up"].as_i64(),
+            assistant["ratings_down"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(analyst["ratings_up"], 1);
+    assert!(assistant["latency_ms_p95"].as_f64().is_some());
     app.stop().await;
 }
