@@ -114,6 +114,7 @@ fn api_routes() -> Router<AppState> {
             "/companies/{id}/departments",
             get(routes::companies::departments).post(routes::companies::create_department),
         )
+        .merge(evaluation_routes())
 }
 
 /// The whole application router.
@@ -159,6 +160,19 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Ratings, usage analytics and recorded eval runs.
+fn evaluation_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/messages/{id}/rating",
+            axum::routing::put(routes::ratings::put).delete(routes::ratings::delete),
+        )
+        .route("/analytics/usage", get(routes::analytics::usage))
+        .route("/analytics/summary", get(routes::analytics::summary))
+        .route("/evals", get(routes::evals::list).post(routes::evals::create))
+        .route("/evals/{id}", get(routes::evals::get))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
