@@ -11,6 +11,13 @@
 //! external Postgres; otherwise on the embedded one. `AGENTBOX_BENCH_ROUNDS` (default 30) and
 //! `AGENTBOX_BENCH_CONCURRENT` (default 50) size the runs.
 
+// Statistics over at most a few thousand samples: float conversions lose nothing that matters.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -110,7 +117,27 @@ async fn run() {
         .unwrap();
     assert!(put.status().is_success(), "{}", put.text().await.unwrap());
 
-    let (engine, spec) = services.inference.local_model(&model_name).await.unwrap();
+    let db = if database.is_some() {
+        "external Postgres"
+    } else {
+        "embedded Postgres"
+    };
+    measure_ttft(&services, &client, &base, &key, &model_name, rounds, db).await;
+    measure_concurrent(&client, &base, &key, concurrent).await;
+    running.stop().await.unwrap();
+}
+
+/// Time to first token: the bare engine and the platform, interleaved on one prompt.
+async fn measure_ttft(
+    services: &agentbox::service::Services,
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    model_name: &str,
+    rounds: usize,
+    database: &str,
+) {
+    let (engine, spec) = services.inference.local_model(model_name).await.unwrap();
     let request = ChatRequest {
         max_tokens: ANSWER_TOKENS,
         sampling: SamplingParams {
@@ -124,22 +151,17 @@ async fn run() {
     };
     // Warm both paths (model load, first allocations).
     engine_ttft(&engine, &spec, &request).await;
-    platform_chat(&client, &base, &key).await;
+    platform_chat(client, base, key).await;
 
     let (mut raw, mut platform) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         raw.push(engine_ttft(&engine, &spec, &request).await.as_secs_f64() * 1000.0);
-        let chat = platform_chat(&client, &base, &key).await;
+        let chat = platform_chat(client, base, key).await;
         platform.push(chat.ttft.expect("a token arrived").as_secs_f64() * 1000.0);
     }
     raw.sort_by(f64::total_cmp);
     platform.sort_by(f64::total_cmp);
-    let db = if database.is_some() {
-        "external Postgres"
-    } else {
-        "embedded Postgres"
-    };
-    println!("time to first token, {rounds} rounds, {db}:");
+    println!("time to first token, {rounds} rounds, {database}:");
     println!("  {:<28} {:>9} {:>9}", "", "p50 ms", "p95 ms");
     for (name, samples) in [
         ("engine (Engine::chat)", &raw),
@@ -158,9 +180,12 @@ async fn run() {
         percentile(&platform, 0.5) - percentile(&raw, 0.5),
         percentile(&platform, 0.95) - percentile(&raw, 0.95)
     );
+}
 
+/// Many streaming chats at once through the API.
+async fn measure_concurrent(client: &reqwest::Client, base: &str, key: &str, concurrent: usize) {
     let started = Instant::now();
-    let chats = futures::future::join_all((0..concurrent).map(|_| platform_chat(&client, &base, &key))).await;
+    let chats = futures::future::join_all((0..concurrent).map(|_| platform_chat(client, base, key))).await;
     let wall = started.elapsed();
     let errors = chats.iter().filter(|c| c.status != "complete").count();
     let tokens: u64 = chats.iter().map(|c| c.completion_tokens).sum();
@@ -176,7 +201,6 @@ async fn run() {
         percentile(&ttfts, 0.5),
         percentile(&ttfts, 0.95),
     );
-    running.stop().await.unwrap();
 }
 
 async fn fresh_database(admin_url: &str) -> String {
@@ -287,7 +311,10 @@ async fn platform_chat(client: &reqwest::Client, base: &str, key: &str) -> ChatR
         .and_then(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
         .and_then(|data| serde_json::from_str::<Value>(data).ok());
     if let Some(done) = done {
-        result.status = done["status"].as_str().unwrap_or("failed").to_owned();
+        done["status"]
+            .as_str()
+            .unwrap_or("failed")
+            .clone_into(&mut result.status);
         result.completion_tokens = done["completion_tokens"].as_u64().unwrap_or(0);
     }
     result

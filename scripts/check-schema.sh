@@ -230,7 +230,7 @@ expect "seed models under provider local" \
 expect "RLS enabled on every table in public and auth" "0" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace in ('public'::regnamespace, 'auth'::regnamespace)
         and relname <> '_sqlx_migrations' and not relrowsecurity"
-expect "17 tables in public (15 of the initial schema + embeddings + task_events; besides _sqlx_migrations)" "17" owner \
+expect "18 tables in public (15 of the initial schema + embeddings + task_events + eval_runs; besides _sqlx_migrations)" "18" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace and relname <> '_sqlx_migrations'"
 expect "authenticated has no privilege on auth tables or _sqlx_migrations" "0" owner \
     "select count(*) from information_schema.role_table_grants
@@ -508,6 +508,45 @@ expect_plan "task_events: replay uses task_events_task_id_id_idx" "task_events_t
      explain (costs off) select * from task_events where task_id = $TA and id > 1 order by id limit 200"
 expect "deleting a task deletes its events" "0" owner \
     "delete from tasks where id = $TA; select count(*) from task_events where task_id = $TA"
+
+# ------------------------------------------------------------------------------------------------
+# Eval runs and message ratings (migrations/20261126093000_eval_runs_and_ratings.sql)
+# ------------------------------------------------------------------------------------------------
+RUN="insert into eval_runs (user_id, suite, started_at, finished_at, passed, failed, results)"
+owner "$RUN values ('$UA', 'alice suite', now() - interval '1 minute', now(), 1, 0, '[{\"name\": \"a\", \"passed\": true}]');
+       $RUN values ('$UB', 'bob suite', now() - interval '1 minute', now(), 0, 1, '[]');
+       $RUN values ('$UC', 'carol suite', now() - interval '1 minute', now(), 2, 0, '[]');
+       update messages set rating = 1, rated_at = now() where session_id = '$SA' and role = 'assistant';
+       update messages set rating = -1, rating_comment = 'bob private note', rated_at = now()
+        where session_id = '$SB' and role = 'assistant';" >/dev/null
+expect "alice: records her own eval run" "1" "$UA" \
+    "$(count_of "$RUN values ('$UA', 'again', now(), now(), 0, 0, '[]') returning 1")"
+expect_error "alice: cannot record a run as bob" "row-level security" "$UA" \
+    "$RUN values ('$UB', 'forged', now(), now(), 0, 0, '[]')"
+expect_error "eval_runs: results must be an array" "eval_runs_results_check" owner \
+    "$RUN values ('$UA', 's', now(), now(), 0, 0, '{}')"
+expect_error "eval_runs: finished_at not before started_at" "eval_runs_times_check" owner \
+    "$RUN values ('$UA', 's', now(), now() - interval '1 second', 0, 0, '[]')"
+expect "alice: sees her eval run only" "alice suite" "$UA" "select string_agg(suite, ',') from eval_runs"
+expect "carol (Acme admin): sees Acme's eval runs, not bob's" "alice suite,carol suite" "$UC" \
+    "select string_agg(suite, ',' order by suite) from eval_runs"
+expect "dave (Globex admin): sees Globex's eval runs only" "bob suite" "$UD" "select string_agg(suite, ',') from eval_runs"
+expect "alice: cannot delete bob's eval run" "0" "$UA" "$(count_of "delete from eval_runs where user_id = '$UB' returning 1")"
+expect_error "alice: cannot change an eval run" "permission denied" "$UA" "update eval_runs set passed = 9"
+expect "message_ratings shows no message text or comment" "0" owner \
+    "select count(*) from information_schema.columns where table_name = 'message_ratings'
+        and column_name in ('content', 'rating_comment')"
+expect "alice: sees her own rating only" "1|0" "$UA" \
+    "select count(*), count(*) filter (where user_id <> '$UA') from message_ratings"
+expect "carol (Acme admin): sees Acme ratings (alice's), still none of alice's messages" "1|$UA|0" "$UC" \
+    "select count(*), string_agg(user_id::text, ','), (select count(*) from messages) from message_ratings"
+expect "dave (Globex admin): sees bob's rating only" "-1" "$UD" "select string_agg(rating::text, ',') from message_ratings"
+expect "erin (disabled): no ratings, none of bob's" "0|0" "$UE" \
+    "select (select count(*) from message_ratings), (select count(*) from message_ratings where user_id = '$UB')"
+expect "empty claims: no ratings" "0" none "select count(*) from message_ratings"
+expect_error "alice: message_ratings is read-only" "permission denied" "$UA" "update message_ratings set rating = -1"
+expect_error "anon: no access to message_ratings or eval_runs" "permission denied" anon \
+    "select (select count(*) from message_ratings), (select count(*) from eval_runs)"
 
 # The known residual: a caller who can run set_config can claim another user's id. The service
 # never lets request input reach set_config (the MCP SQL tool rejects it). Shown, not failed.

@@ -5,6 +5,7 @@
 
 mod bench;
 mod doctor;
+mod eval;
 mod healthcheck;
 mod models;
 mod serve;
@@ -56,6 +57,28 @@ pub enum Command {
     Doctor(DataArgs),
     /// Measure token throughput of the in-process engine on a GGUF file.
     Bench(BenchArgs),
+    /// Run a suite of prompts against a running agentbox, check the answers, record the run.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Suite file (YAML: name, cases with agent or model, prompt, checks) [default: the built-in
+    /// suite, evals/default.yaml]
+    #[arg(value_name = "SUITE")]
+    pub suite: Option<PathBuf>,
+    /// The agentbox to test (a self-signed certificate is accepted on loopback only)
+    #[arg(long, env = "AGENTBOX_URL", default_value = "https://127.0.0.1:8443")]
+    pub url: String,
+    /// API key with the read and write scopes
+    #[arg(long, env = "AGENTBOX_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Seconds one case may take, answer included
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Print the results without recording the run on the server
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +335,7 @@ pub fn run(cli: Cli) -> ExitCode {
             .map_err(CliError::from)
             .and_then(|settings| runtime()?.block_on(healthcheck::run(&settings, &args))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::Eval(args) => runtime().and_then(|rt| rt.block_on(eval::run(args))),
         Command::Doctor(args) => {
             settings(&args.overrides()).and_then(|settings| runtime()?.block_on(doctor::run(settings)))
         }

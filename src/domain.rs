@@ -1,25 +1,31 @@
 //! Plain types shared by every layer: no I/O; serde, and `ToSchema` for the OpenAPI document.
 
 mod agent;
+mod analytics;
 mod api_key;
 mod chat;
 mod company;
+mod eval_run;
 mod evaluation;
 mod identity;
 mod kpi;
 mod patch;
+mod rating;
 mod search;
 mod task;
 mod user;
 
 pub use agent::{Agent, AgentSource};
+pub use analytics::{DayRange, UsageGroup, UsageReport, UsageRow, UsageStats, UsageSummary};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use chat::{ChatSession, Message, MessageStatus, NewMessage};
 pub use company::{Company, Department};
+pub use eval_run::{EvalCaseResult, EvalRun, NewEvalRun};
 pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
 pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiPerformance, KpiPoint, QueryRows};
 pub use patch::Patch;
+pub use rating::{MessageRating, Rating};
 pub use search::{SearchHit, SearchSource, SourceRef};
 pub use task::{NewTask, Task, TaskEvent, TaskOutcome, TaskStatus};
 pub use user::{Role, User, UserUpdate};

@@ -99,6 +99,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             routes::companies::departments,
             routes::companies::create_department
         ))
+        .merge(evaluation_routes())
 }
 
 /// Every route the platform serves, with its documentation.
@@ -156,6 +157,16 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Ratings, usage analytics and recorded eval runs.
+fn evaluation_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(routes::ratings::put, routes::ratings::delete))
+        .routes(routes!(routes::analytics::usage))
+        .routes(routes!(routes::analytics::summary))
+        .routes(routes!(routes::evals::list, routes::evals::create))
+        .routes(routes!(routes::evals::get))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

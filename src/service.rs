@@ -2,16 +2,19 @@
 
 pub mod agent_tasks;
 pub mod agents;
+pub mod analytics;
 pub mod auth;
 pub mod chat;
 pub mod companies;
 mod error;
+pub mod evals;
 pub mod health;
 pub mod inference;
 pub mod keyring;
 pub mod kpis;
 pub mod models;
 pub mod providers;
+pub mod ratings;
 pub mod search;
 mod secrets;
 pub mod tasks;
@@ -44,6 +47,9 @@ pub struct Services {
     pub chat: chat::ChatService,
     pub kpis: kpis::KpiService,
     pub tasks: tasks::TaskService,
+    pub ratings: ratings::RatingService,
+    pub analytics: analytics::AnalyticsService,
+    pub evals: evals::EvalService,
 }
 
 impl Services {
@@ -92,6 +98,9 @@ impl Services {
             search,
             tools,
             kpis: kpis::KpiService::new(store.clone()),
+            ratings: ratings::RatingService::new(store.clone()),
+            analytics: analytics::AnalyticsService::new(store.clone()),
+            evals: evals::EvalService::new(store.clone()),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! role with the caller's claims set, so Postgres row-level security decides what is visible.
 
 mod agents;
+mod analytics;
 mod api_keys;
 mod auth_sessions;
 mod chat;
@@ -11,10 +12,12 @@ mod companies;
 mod embedded;
 mod embeddings;
 mod error;
+mod eval_runs;
 mod evaluations;
 mod kpis;
 mod login_attempts;
 pub mod providers;
+mod ratings;
 mod read_only_sql;
 mod task_queue;
 mod tasks;
@@ -38,6 +41,7 @@ use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
 pub use kpis::KpiFilter;
+pub use ratings::RatingChange;
 pub use read_only_sql::QueryLimits;
 pub use tasks::CancelOutcome;
 pub use users::{Credentials, NewUser};

@@ -110,7 +110,7 @@ impl ChatService {
         if agent != AUTO_AGENT {
             self.usable_agent(caller, &agent).await?;
         }
-        let title = clean_title(title.unwrap_or_default())?;
+        let title = clean_title(&title.unwrap_or_default())?;
         Ok(self
             .store
             .create_chat_session(caller.user_id(), agent, title)
@@ -151,7 +151,7 @@ impl ChatService {
         title: Option<String>,
         archived: Option<bool>,
     ) -> Result<ChatSession, ServiceError> {
-        let title = title.map(clean_title).transpose()?;
+        let title = title.as_deref().map(clean_title).transpose()?;
         self.store
             .update_chat_session(caller.user_id(), id, SessionUpdate { title, archived })
             .await
@@ -222,15 +222,14 @@ impl ChatService {
         events: mpsc::Sender<AgentEvent>,
         cancel: CancellationToken,
     ) -> Result<(Uuid, RunSummary), ServiceError> {
-        let session = match task.session_id {
-            Some(id) => self.get(caller, id).await?,
-            None => {
-                let title: String = task.input.chars().take(MAX_TITLE_CHARS).collect();
-                let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-                self.store
-                    .create_chat_session(caller.user_id(), task.agent.clone(), title)
-                    .await?
-            }
+        let session = if let Some(id) = task.session_id {
+            self.get(caller, id).await?
+        } else {
+            let title: String = task.input.chars().take(MAX_TITLE_CHARS).collect();
+            let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+            self.store
+                .create_chat_session(caller.user_id(), task.agent.clone(), title)
+                .await?
         };
         let send = SendMessage {
             content: task.input,
@@ -361,7 +360,7 @@ impl ChatService {
     }
 }
 
-fn clean_title(title: String) -> Result<String, ServiceError> {
+fn clean_title(title: &str) -> Result<String, ServiceError> {
     let title = title.trim().to_owned();
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(ServiceError::invalid(

@@ -2,7 +2,7 @@
 //! real tools and the real database, driven by a scripted model behind a real
 //! OpenAI-compatible endpoint — and once by the real test model.
 
-mod scripted;
+pub mod scripted;
 
 use std::time::Duration;
 

@@ -38,6 +38,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/tasks"),
     ("post", "/api/v1/tasks"),
     ("get", "/api/v1/tasks/{id}/events"),
+    ("put", "/api/v1/messages/{id}/rating"),
+    ("get", "/api/v1/analytics/usage"),
     ("get", "/api/v1/models"),
     ("post", "/api/v1/models/{name}/pull"),
     ("get", "/api/v1/users"),
@@ -62,6 +64,10 @@ const READS: &[&str] = &[
     "/api/v1/kpis/{id}/values",
     "/api/v1/kpis/performance",
     "/api/v1/tasks",
+    "/api/v1/analytics/usage",
+    "/api/v1/analytics/summary",
+    "/api/v1/evals",
+    "/api/v1/evals/{id}",
     "/api/v1/keys",
     "/api/v1/users",
     "/api/v1/users/{id}",
@@ -421,6 +427,40 @@ fn writes(departments: String) -> Vec<(Method, &'static str, String, Value, u16)
     ]
 }
 
+/// Creates a chat session and records an eval run; answers their ids.
+async fn chat_and_eval_run(conform: &Conform<'_>, admin: &Session) -> (String, String) {
+    let (status, chat) = conforms(
+        conform,
+        admin,
+        Method::POST,
+        ("/api/v1/sessions", "/api/v1/sessions"),
+        Some(json!({"title": "Quarterly review"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    let run = json!({
+        "suite": "smoke",
+        "started_at": "2026-11-24T10:00:00Z",
+        "finished_at": "2026-11-24T10:01:00Z",
+        "results": [
+            {"name": "greets", "passed": true, "latency_ms": 120},
+            {"name": "sums", "passed": false, "failed_check": "contains: \"4\""}
+        ]
+    });
+    let (status, run) = conforms(
+        conform,
+        admin,
+        Method::POST,
+        ("/api/v1/evals", "/api/v1/evals"),
+        Some(run),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let run = run["id"].as_str().unwrap().to_owned();
+    (chat, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_answers_fit_their_documented_schemas() {
     let app = TestApp::start_with(Options {
@@ -434,16 +474,7 @@ async fn the_answers_fit_their_documented_schemas() {
     let admin = app.login(ADMIN_EMAIL, PASSWORD).await;
     let company = admin.user["company_id"].as_str().unwrap().to_owned();
     let departments = format!("/api/v1/companies/{company}/departments");
-    let (status, chat) = conforms(
-        &conform,
-        &admin,
-        Method::POST,
-        ("/api/v1/sessions", "/api/v1/sessions"),
-        Some(json!({"title": "Quarterly review"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let chat = chat["id"].as_str().unwrap().to_owned();
+    let (chat, run) = chat_and_eval_run(&conform, &admin).await;
     let kpis: Value = admin.get("/api/v1/kpis").await.json().await.unwrap();
     let kpi = kpis[0]["id"]
         .as_str()
@@ -478,6 +509,7 @@ async fn the_answers_fit_their_documented_schemas() {
         ("/api/v1/companies/", "id", company.as_str()),
         ("/api/v1/sessions/", "id", chat.as_str()),
         ("/api/v1/kpis/", "id", kpi.as_str()),
+        ("/api/v1/evals/", "id", run.as_str()),
     ];
     let mut answered = HashSet::new();
     for operation in operations(&document).iter().filter(|op| op.method == "get") {

@@ -57,7 +57,7 @@ impl Default for RunLimits {
         Self {
             max_tokens: 1024,
             tool_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_mins(2),
         }
     }
 }
@@ -154,7 +154,7 @@ impl AgentRunner {
         let mut state = RunState::new(events);
         let target = run.target();
         let specs = self.tools.specs(&run.agent.tools);
-        let context = ToolContext {
+        let tool_context = ToolContext {
             caller: run.caller.clone(),
             agent: run.agent.name.clone(),
         };
@@ -201,31 +201,22 @@ impl AgentRunner {
                 ..ChatMessage::tool_calls(calls.clone())
             });
             for call in calls {
-                let fingerprint = format!("{}:{}", call.name, call.arguments);
-                let outcome = if seen_calls.insert(fingerprint) {
-                    tokio::select! {
-                        () = cancel.cancelled() => Err(ToolError::Failed("the run was cancelled".into())),
-                        outcome = self.tools.call(&context, &run.agent.tools, &call, self.limits.tool_timeout) => outcome,
-                    }
-                } else {
-                    Err(ToolError::Failed(
-                        "you already made this exact call; its result is above — use it and answer".into(),
-                    ))
-                };
-                let (content, result, failed) = tool_answer(outcome);
+                let answer = self
+                    .run_tool(&run, &tool_context, &call, &mut seen_calls, &cancel)
+                    .await;
                 state
                     .emit(AgentEvent::ToolResult {
                         id: call.id.clone(),
                         name: call.name.clone(),
-                        result,
-                        error: failed,
+                        result: answer.result,
+                        error: answer.failed,
                     })
                     .await;
-                let mut message = NewMessage::new(run.session_id, "tool", content.clone());
+                let mut message = NewMessage::new(run.session_id, "tool", answer.content.clone());
                 message.tool_call_id = Some(call.id.clone());
                 message.agent = Some(run.agent.name.clone());
                 self.store_turn(&run, &mut state, message).await;
-                conversation.push(ChatMessage::tool_result(call.id, content));
+                conversation.push(ChatMessage::tool_result(call.id, answer.content));
             }
             if cancel.is_cancelled() {
                 return self
@@ -251,6 +242,30 @@ impl AgentRunner {
             ..Step::empty()
         };
         self.finish(&run, &mut state, step, MessageStatus::Error).await
+    }
+
+    /// Runs one tool call; a repeat of an earlier identical call is answered with a nudge
+    /// instead (small models loop on the same call).
+    async fn run_tool(
+        &self,
+        run: &AgentRun,
+        context: &ToolContext,
+        call: &ToolCall,
+        seen_calls: &mut HashSet<String>,
+        cancel: &CancellationToken,
+    ) -> ToolAnswer {
+        let fingerprint = format!("{}:{}", call.name, call.arguments);
+        let outcome = if seen_calls.insert(fingerprint) {
+            tokio::select! {
+                () = cancel.cancelled() => Err(ToolError::Failed("the run was cancelled".into())),
+                outcome = self.tools.call(context, &run.agent.tools, call, self.limits.tool_timeout) => outcome,
+            }
+        } else {
+            Err(ToolError::Failed(
+                "you already made this exact call; its result is above — use it and answer".into(),
+            ))
+        };
+        ToolAnswer::from(outcome)
     }
 
     /// One streamed model call, forwarding tokens and tool calls, evaluated when it ends.
@@ -335,9 +350,9 @@ impl AgentRunner {
                         .await;
                     step.calls.push(call);
                 }
-                Ok(Some(Ok(ChatEvent::Done(stats)))) => {
-                    step.prompt_tokens = stats.prompt_tokens;
-                    step.completion_tokens = stats.completion_tokens;
+                Ok(Some(Ok(ChatEvent::Done(finished)))) => {
+                    step.prompt_tokens = finished.prompt_tokens;
+                    step.completion_tokens = finished.completion_tokens;
                     break;
                 }
             }
@@ -553,14 +568,36 @@ fn step_message(run: &AgentRun, step: &Step, status: MessageStatus) -> NewMessag
     message
 }
 
-/// The content stored and shown to the model, the result reported, and whether it failed.
-fn tool_answer(outcome: Result<Value, ToolError>) -> (String, Value, bool) {
-    match outcome {
-        Ok(Value::String(text)) => (text.clone(), Value::String(text), false),
-        Ok(value) => (value.to_string(), value, false),
-        Err(err) => {
-            let result = json!({ "error": err.to_string() });
-            (result.to_string(), result, true)
+/// A tool call's outcome as the model and the client see it.
+struct ToolAnswer {
+    /// Stored, and shown to the model.
+    content: String,
+    /// Reported to the client.
+    result: Value,
+    failed: bool,
+}
+
+impl From<Result<Value, ToolError>> for ToolAnswer {
+    fn from(outcome: Result<Value, ToolError>) -> Self {
+        match outcome {
+            Ok(Value::String(text)) => Self {
+                content: text.clone(),
+                result: Value::String(text),
+                failed: false,
+            },
+            Ok(value) => Self {
+                content: value.to_string(),
+                result: value,
+                failed: false,
+            },
+            Err(err) => {
+                let result = json!({ "error": err.to_string() });
+                Self {
+                    content: result.to_string(),
+                    result,
+                    failed: true,
+                }
+            }
         }
     }
 }

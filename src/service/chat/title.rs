@@ -13,7 +13,7 @@ use crate::engine::chat::ChatRequest;
 use crate::store::Store;
 
 const MAX_TITLE_CHARS: usize = 80;
-const TITLE_TIMEOUT: Duration = Duration::from_secs(60);
+const TITLE_TIMEOUT: Duration = Duration::from_mins(1);
 
 pub async fn generate(runner: &AgentRunner, store: &Store, caller: &Identity, session: Uuid, prompt: &str) {
     let title = match ask_model(runner, store, caller, session, prompt).await {

@@ -52,7 +52,7 @@ impl Tool for Sleeper {
 
     fn call<'a>(&'a self, _: &'a ToolContext, _: Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tokio::time::sleep(Duration::from_hours(1)).await;
             Ok(Value::Null)
         }
         .boxed()

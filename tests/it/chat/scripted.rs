@@ -1,6 +1,6 @@
 //! A scripted model behind a real OpenAI-compatible HTTP endpoint: each chat request gets the
 //! next reply of the script (text, a tool call, or a stream that stalls), streamed in the wire
-//! format OpenAI uses. Registered as a provider, it drives the real platform deterministically:
+//! format `OpenAI` uses. Registered as a provider, it drives the real platform deterministically:
 //! the router, the provider client, the agent loop, the tools and the database are all real.
 
 use std::collections::VecDeque;
@@ -133,7 +133,7 @@ async fn answer(State(script): State<Script>, body: Bytes) -> Response {
     let (chunks, stall) = match reply {
         Reply::Text(answer) => (text_chunks(&answer, "stop"), false),
         Reply::Call { name, arguments } => (call_chunks(&name, &arguments), false),
-        Reply::Stall(partial) => (vec![chunk(json!({"content": partial}), None)], true),
+        Reply::Stall(partial) => (vec![chunk(&json!({"content": partial}), None)], true),
         Reply::From(_) => unreachable!("resolved above"),
     };
     let head = futures::stream::iter(chunks.into_iter().map(|c| Ok::<_, Infallible>(Bytes::from(c))));
@@ -145,7 +145,7 @@ async fn answer(State(script): State<Script>, body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
-fn chunk(delta: Value, finish: Option<&str>) -> String {
+fn chunk(delta: &Value, finish: Option<&str>) -> String {
     let data = json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
     format!("data: {data}\n\n")
 }
@@ -157,8 +157,11 @@ fn tail(prompt_tokens: u32, completion_tokens: u32) -> Vec<String> {
 
 fn text_chunks(answer: &str, finish: &str) -> Vec<String> {
     let words: Vec<String> = answer.split_inclusive(' ').map(str::to_owned).collect();
-    let mut chunks: Vec<String> = words.iter().map(|w| chunk(json!({"content": w}), None)).collect();
-    chunks.push(chunk(json!({}), Some(finish)));
+    let mut chunks: Vec<String> = words
+        .iter()
+        .map(|w| chunk(&json!({"content": w}), None))
+        .collect();
+    chunks.push(chunk(&json!({}), Some(finish)));
     chunks.extend(tail(40, u32::try_from(words.len()).unwrap()));
     chunks
 }
@@ -166,7 +169,7 @@ fn text_chunks(answer: &str, finish: &str) -> Vec<String> {
 fn call_chunks(name: &str, arguments: &Value) -> Vec<String> {
     let delta = json!({"tool_calls": [{"index": 0, "id": format!("call_{name}"), "type": "function",
         "function": {"name": name, "arguments": arguments.to_string()}}]});
-    let mut chunks = vec![chunk(delta, None), chunk(json!({}), Some("tool_calls"))];
+    let mut chunks = vec![chunk(&delta, None), chunk(&json!({}), Some("tool_calls"))];
     chunks.extend(tail(60, 12));
     chunks
 }
