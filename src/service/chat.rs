@@ -4,6 +4,7 @@
 //! outlives the request: a client that goes away cancels it, and what was generated is stored
 //! marked interrupted.
 
+mod busy;
 pub mod events;
 pub mod history;
 pub mod routing;
@@ -76,6 +77,7 @@ pub struct ChatService {
     runner: AgentRunner,
     /// Tokens of history a model gets (the local engine's context per slot).
     context_tokens: usize,
+    busy: busy::BusySessions,
 }
 
 impl ChatService {
@@ -92,6 +94,7 @@ impl ChatService {
             search,
             runner,
             context_tokens: context_tokens as usize,
+            busy: busy::BusySessions::default(),
         }
     }
 
@@ -195,6 +198,7 @@ impl ChatService {
         send: SendMessage,
     ) -> Result<ChatRun, ServiceError> {
         let session = self.get(caller, session_id).await?;
+        let claim = self.busy.claim(session_id)?;
         let prepared = self.prepare(caller, &session, send, None).await?;
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
         let _ = sender
@@ -205,7 +209,7 @@ impl ChatService {
         let caller = caller.clone();
         let token = cancel.clone();
         tokio::spawn(async move {
-            this.complete(&caller, prepared, sender, token).await;
+            this.complete(&caller, prepared, sender, token, claim).await;
         });
         Ok(ChatRun {
             events,
@@ -236,11 +240,15 @@ impl ChatService {
             agent: Some(task.agent),
             model: None,
         };
+        let claim = self.busy.claim(session.id)?;
         let prepared = self.prepare(caller, &session, send, Some(task.task_id)).await?;
         let _ = events
             .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
             .await;
-        Ok((session.id, self.complete(caller, prepared, events, cancel).await))
+        Ok((
+            session.id,
+            self.complete(caller, prepared, events, cancel, claim).await,
+        ))
     }
 
     /// Checks a message, picks its agent, stores it and builds the conversation for the model.
@@ -316,9 +324,12 @@ impl ChatService {
         prepared: Prepared,
         events: mpsc::Sender<AgentEvent>,
         cancel: CancellationToken,
+        claim: busy::SessionClaim,
     ) -> RunSummary {
         let session_id = prepared.run.session_id;
         let summary = self.runner.run(prepared.run, events, cancel).await;
+        // The session takes the next message now; titling and indexing need no exclusivity.
+        drop(claim);
         if let Some(id) = summary.message_id {
             self.index_later(caller, id);
         }

@@ -302,6 +302,17 @@ async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     while !seen.contains("event: token") {
         seen.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
     }
+    // One answer at a time per session: the second message waits for the first.
+    let second = admin
+        .post(
+            &format!("/api/v1/sessions/{session}/messages"),
+            json!({"content": "And another?", "model": MODEL}),
+        )
+        .await;
+    assert_eq!(
+        error_code(second).await,
+        (StatusCode::CONFLICT, "session_busy".into())
+    );
     drop(body);
 
     let mut last = Value::Null;

@@ -253,6 +253,7 @@ pub async fn messages(
         (status = 200, content_type = "text/event-stream", body = String,
             description = "Server-sent events: `message`, `token`, `tool_call`, `tool_result`, `error`, then `done`"),
         (status = 404, description = "No such session of the caller's, or agent (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The session is still answering the previous message (`session_busy`)", body = ErrorBody),
         (status = 422, description = "An empty or too long message, or a disabled agent (`invalid_input`)", body = ErrorBody),
     )
 )]
