@@ -325,9 +325,19 @@ async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     }
     assert_eq!(last["status"], "interrupted", "{last}");
     assert_eq!(last["content"], "The first half ");
-    let evaluations = rows_of(&app, "llm_evaluations", &session).await;
+    // The evaluation is written just after the message it links to.
+    let mut evaluations = Vec::new();
+    for _ in 0..200 {
+        evaluations = rows_of(&app, "llm_evaluations", &session).await;
+        if !evaluations.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
-        evaluations.iter().any(|e| e["outcome"] == "cancelled"),
+        evaluations
+            .iter()
+            .any(|e| e["outcome"] == "cancelled" && e["message_id"] == last["id"]),
         "{evaluations:?}"
     );
     app.stop().await;
