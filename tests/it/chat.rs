@@ -37,6 +37,24 @@ fn parse_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Reads until `done` holds (10 s at most) and returns the last reading either way: the
+/// caller's assertions then say what was wrong.
+async fn eventually<T, F, Fut>(mut read: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut value = read().await;
+    for _ in 0..200 {
+        if done(&value) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        value = read().await;
+    }
+    value
+}
+
 fn named<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
     events.iter().filter(|(n, _)| n == name).map(|(_, d)| d).collect()
 }
@@ -132,21 +150,20 @@ async fn an_answer_streams_as_events_and_every_turn_is_stored() {
     );
 
     // No fast model here: the title falls back to the prompt's words.
-    let mut title = Value::Null;
-    for _ in 0..100 {
-        let detail: Value = admin
-            .get(&format!("/api/v1/sessions/{session}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        title = detail["title"].clone();
-        if title != "" {
-            assert_eq!(detail["agents"][0]["agent"], "assistant");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let detail = eventually(
+        || async {
+            admin
+                .get(&format!("/api/v1/sessions/{session}"))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        },
+        |detail| detail["title"] != "",
+    )
+    .await;
+    assert_eq!(detail["agents"][0]["agent"], "assistant");
+    let title = detail["title"].clone();
     assert_eq!(title, "Say hello");
     app.stop().await;
 }
@@ -315,25 +332,19 @@ async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     );
     drop(body);
 
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        last = messages(&admin, &session).await.pop().unwrap();
-        if last["role"] == "assistant" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let last = eventually(
+        || async { messages(&admin, &session).await.pop().unwrap() },
+        |last| last["role"] == "assistant",
+    )
+    .await;
     assert_eq!(last["status"], "interrupted", "{last}");
     assert_eq!(last["content"], "The first half ");
     // The evaluation is written just after the message it links to.
-    let mut evaluations = Vec::new();
-    for _ in 0..200 {
-        evaluations = rows_of(&app, "llm_evaluations", &session).await;
-        if !evaluations.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let evaluations = eventually(
+        || rows_of(&app, "llm_evaluations", &session),
+        |rows| !rows.is_empty(),
+    )
+    .await;
     assert!(
         evaluations
             .iter()
