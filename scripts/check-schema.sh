@@ -230,7 +230,7 @@ expect "seed models under provider local" \
 expect "RLS enabled on every table in public and auth" "0" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace in ('public'::regnamespace, 'auth'::regnamespace)
         and relname <> '_sqlx_migrations' and not relrowsecurity"
-expect "18 tables in public (15 of the initial schema + embeddings + task_events + eval_runs; besides _sqlx_migrations)" "18" owner \
+expect "19 tables in public (15 of the initial schema + embeddings + task_events + eval_runs + mcp_servers; besides _sqlx_migrations)" "19" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace and relname <> '_sqlx_migrations'"
 expect "authenticated has no privilege on auth tables or _sqlx_migrations" "0" owner \
     "select count(*) from information_schema.role_table_grants
@@ -378,6 +378,13 @@ expect_error "alice (member): cannot write KPI values" "row-level security" "$UA
 expect "alice (member): cannot change providers" "0" "$UA" "$(count_of "update providers set enabled = false returning 1")"
 expect_error "alice (member): cannot create agents" "row-level security" "$UA" \
     "insert into agents (name, model_role) values ('mine', 'fast')"
+expect "alice (member): sees no MCP servers" "0" "$UA" "select count(*) from mcp_servers"
+expect_error "alice (member): cannot add an MCP server (it runs a command on the host)" "row-level security" "$UA" \
+    "insert into mcp_servers (name, transport, config_ciphertext) values ('mine', 'stdio', '\\x00')"
+expect "carol (admin): can add an MCP server" "1" "$UC" \
+    "$(count_of "insert into mcp_servers (name, transport, config_ciphertext) values ('files', 'stdio', '\\x00') returning 1")"
+expect_error "mcp_servers: a name holding the tool separator is refused" "mcp_servers_name_check" owner \
+    "insert into mcp_servers (name, transport, config_ciphertext) values ('a__b', 'stdio', '\\x00')"
 expect "alice: tampered claims (company_id, admin flags) are ignored" "0|f|12" "$UA" \
     "do \$\$ begin perform set_config('request.jwt.claims', (select jsonb_build_object('sub', '$UA',
          'role', 'service_role', 'company_id', $GLOBEX, 'is_admin', true, 'user_role', 'admin'))::text, true); end \$\$;

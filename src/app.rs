@@ -114,6 +114,17 @@ pub async fn open_store(settings: &Settings) -> Result<(DataDirLock, Store), App
     Ok((lock, store))
 }
 
+/// Opens the store for a process that runs beside `serve` (`mcp-stdio`): an external database
+/// takes any number of processes, so the data folder is locked only for the embedded one.
+pub async fn open_store_beside_serve(settings: &Settings) -> Result<(Option<DataDirLock>, Store), AppError> {
+    let lock = match settings.database.url {
+        Some(_) => None,
+        None => Some(DataDirLock::acquire(&settings.data_dir)?),
+    };
+    let store = open_and_migrate(settings).await?;
+    Ok((lock, store))
+}
+
 async fn open_and_migrate(settings: &Settings) -> Result<Store, AppError> {
     let store = Store::open(settings).await?;
     let prepared = async {
@@ -169,6 +180,8 @@ pub async fn start(settings: Settings) -> Result<Running, AppError> {
 /// [`start`], with some parts replaced (tests run tasks through a scripted executor).
 pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, AppError> {
     let settings = Arc::new(settings);
+    // rustls (https MCP servers, providers) uses ring; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let lock = DataDirLock::acquire(&settings.data_dir)?;
     for path in [&settings.workspace, &settings.models_dir] {
         std::fs::create_dir_all(path).map_err(|source| AppError::Folder {
@@ -228,13 +241,15 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
     let services = Services::new(&store, &settings, engine(&settings), keyring);
     // Loads the embedding model off the start-up path; search answers 503 until it is ready.
     services.search.model().preload();
+    let shutdown = CancellationToken::new();
     late.install(http::router(AppState {
         services: services.clone(),
         settings: settings.clone(),
+        shutdown: shutdown.clone(),
     }));
 
-    let shutdown = CancellationToken::new();
     let mut background = spawn_background(&store, &services, &settings, hooks, &shutdown);
+    background.extend(crate::backup::spawn_periodic(&store, &settings, shutdown.clone()));
     if let (Some(files), Some(config)) = (cert_files, tls_config)
         && !matches!(settings.tls, crate::config::TlsMode::SelfSigned)
     {
@@ -282,6 +297,8 @@ fn spawn_background(
     let mut background = Vec::new();
     background.extend(store.spawn_watchdog(shutdown.clone()));
     background.push(services.agents.catalog().spawn_watcher(shutdown.clone()));
+    // External MCP servers connect in the background: a slow or broken one never holds up start.
+    background.push(services.mcp.start(shutdown.clone()));
     background.push(spawn_models(
         services.models.clone(),
         settings.models.auto_pull,

@@ -3,10 +3,13 @@
 // Doc comments on the argument structs are the `--help` text, not rustdoc.
 #![allow(clippy::doc_markdown)]
 
+mod backup;
 mod bench;
+mod bundle;
 mod doctor;
 mod eval;
 mod healthcheck;
+mod mcp_stdio;
 mod models;
 mod serve;
 mod user;
@@ -51,6 +54,19 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Serve the platform's tools over MCP on stdin/stdout (for Claude Desktop and other MCP
+    /// clients), as the user of AGENTBOX_API_KEY.
+    McpStdio(McpStdioArgs),
+    /// Write the database (embedded or external), workspace, agents, certificate, secret key
+    /// and config into one archive (.tar.zst) with a manifest of sha256 checksums.
+    Backup(BackupArgs),
+    /// Check a backup archive and restore it into an empty data folder and database.
+    Restore(RestoreArgs),
+    /// Model bundles for air-gapped machines: export models with a manifest, import them.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// Exit 0 when a running agentbox answers /health (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Report what this machine offers agentbox.
@@ -59,6 +75,15 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run a suite of prompts against a running agentbox, check the answers, record the run.
     Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpStdioArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// API key of the user the tools act as (read scope; write for tools that change data)
+    #[arg(long, env = "AGENTBOX_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +132,57 @@ pub struct BenchArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The archive to write (e.g. agentbox-backup.tar.zst)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The archive to restore
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace the data of a database or data folder that is not empty
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the models of the given roles (default: every role whose model is present) and a
+    /// manifest with their sha256 into one file.
+    Export(BundleExportArgs),
+    /// Check a bundle's manifest and every model's sha256, then bring the models in.
+    Import(BundleImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The bundle to write (a tar file)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A role to include: fast, reasoning, code, embedding (repeatable)
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleImportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The bundle to import
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -331,6 +407,11 @@ pub fn run(cli: Cli) -> ExitCode {
         } => settings(&args.data.overrides())
             .and_then(|settings| runtime()?.block_on(user::passwd(settings, args))),
         Command::Models { command } => models::run(command),
+        Command::McpStdio(args) => settings(&args.data.overrides())
+            .and_then(|settings| runtime()?.block_on(mcp_stdio::run(settings, args))),
+        Command::Backup(args) => backup::backup(&args),
+        Command::Restore(args) => backup::restore(&args),
+        Command::Bundle { command } => bundle::run(command),
         Command::Healthcheck(args) => Settings::load(&FlagOverrides::default())
             .map_err(CliError::from)
             .and_then(|settings| runtime()?.block_on(healthcheck::run(&settings, &args))),

@@ -4,6 +4,7 @@
 mod example;
 pub mod keys;
 mod layers;
+mod mcp;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use std::time::Duration;
 pub use example::example_file;
 pub use layers::Source;
 use layers::{Layers, Raw};
+
+use crate::domain::McpServerSpec;
 
 /// Errors in configuration: each names the key, where its value came from and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +105,15 @@ pub struct TaskSettings {
     pub lease: Duration,
 }
 
+/// Automatic backups of the embedded database (`backup.*`).
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// How often `serve` writes one; `None`: never.
+    pub interval: Option<Duration>,
+    /// Automatic backups kept in `<data_dir>/backups`.
+    pub keep: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
     /// `serve` pulls the missing model of each role in the background.
@@ -131,6 +143,17 @@ pub struct ProviderKeys {
     pub openai: Option<Secret>,
 }
 
+/// `mcp.*`: external MCP servers and the `/mcp` endpoint.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    /// `[[mcp.servers]]`, checked.
+    pub servers: Vec<McpServerSpec>,
+    /// Host names `/mcp` answers to; empty: any.
+    pub allowed_hosts: Vec<String>,
+    pub call_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -155,6 +178,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub server: ServerSettings,
     pub tasks: TaskSettings,
+    pub mcp: McpSettings,
+    pub backup: BackupSettings,
     pub providers: ProviderKeys,
     /// Encrypts provider keys stored in the database; `None`: `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
@@ -264,6 +289,19 @@ impl Settings {
                 concurrency: bounded(layers, "tasks.concurrency", 0, 64)?,
                 lease: Duration::from_secs(bounded(layers, "tasks.lease_secs", 1, 3600)?),
             },
+            mcp: McpSettings {
+                servers: mcp::servers(layers)?,
+                allowed_hosts: mcp::allowed_hosts(layers),
+                call_timeout: Duration::from_secs(bounded(layers, "mcp.call_timeout_secs", 1, 3600)?),
+                connect_timeout: Duration::from_secs(bounded(layers, "mcp.connect_timeout_secs", 1, 600)?),
+            },
+            backup: BackupSettings {
+                interval: match bounded::<u64>(layers, "backup.interval_hours", 0, 8760)? {
+                    0 => None,
+                    hours => Some(Duration::from_secs(hours * 3600)),
+                },
+                keep: bounded(layers, "backup.keep", 1, 1000)?,
+            },
             providers: ProviderKeys {
                 anthropic: optional::<String>(layers, "providers.anthropic_api_key", "a key")?
                     .map(Secret::new),
@@ -278,6 +316,11 @@ impl Settings {
     /// Where the embedded Postgres keeps its cluster.
     pub fn embedded_db_dir(&self) -> PathBuf {
         self.data_dir.join("pg")
+    }
+
+    /// Where `serve` writes its automatic backups.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.data_dir.join("backups")
     }
 
     /// Where the self-signed certificate is kept.

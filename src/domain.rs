@@ -9,6 +9,7 @@ mod eval_run;
 mod evaluation;
 mod identity;
 mod kpi;
+mod mcp;
 mod patch;
 mod rating;
 mod search;
@@ -24,6 +25,10 @@ pub use eval_run::{EvalCaseResult, EvalRun, NewEvalRun};
 pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
 pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiPerformance, KpiPoint, QueryRows};
+pub use mcp::{
+    McpConnectionState, McpConnectionStatus, McpServerFields, McpServerSpec, McpSource, McpToolInfo,
+    McpTransport, TOOL_SEPARATOR,
+};
 pub use patch::Patch;
 pub use rating::{MessageRating, Rating};
 pub use search::{SearchHit, SearchSource, SourceRef};

@@ -3,19 +3,23 @@
 
 mod error;
 mod extract;
+mod mcp;
+mod metrics;
 mod openapi;
 mod routes;
 mod security;
 pub mod server;
 mod startup;
 pub mod tls;
+#[cfg(feature = "ui")]
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, Method};
+use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -28,6 +32,8 @@ pub use error::ApiError;
 pub use extract::{CSRF_HEADER, SESSION_COOKIE};
 pub use startup::LateRouter;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Settings;
 use crate::service::Services;
 
@@ -36,6 +42,8 @@ use crate::service::Services;
 pub struct AppState {
     pub services: Services,
     pub settings: Arc<Settings>,
+    /// Cancelled when the platform stops: long-lived streams (MCP sessions) end with it.
+    pub shutdown: CancellationToken,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -93,6 +101,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::tasks::get))
         .routes(routes!(routes::tasks::cancel))
         .routes(routes!(routes::tasks::events))
+        .routes(routes!(routes::mcp_servers::list, routes::mcp_servers::create))
+        .routes(routes!(
+            routes::mcp_servers::get,
+            routes::mcp_servers::replace,
+            routes::mcp_servers::delete
+        ))
+        .routes(routes!(routes::mcp_servers::restart))
         .routes(routes!(routes::companies::list))
         .routes(routes!(routes::companies::get))
         .routes(routes!(
@@ -107,6 +122,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
+        .routes(routes!(routes::health::metrics))
         .routes(routes!(routes::embeddings::create))
         .nest("/api/v1", api_routes())
 }
@@ -123,14 +139,21 @@ pub fn router(state: AppState) -> Router {
     let (served, _) = documented_routes().split_for_parts();
     let max_body = state.settings.server.max_body_bytes;
     let tls = state.settings.uses_tls();
+    let served = served.merge(mcp::routes(&state));
+    #[cfg(feature = "ui")]
+    let served = served.fallback(ui::serve);
+    #[cfg(not(feature = "ui"))]
+    let served = served.fallback(not_found);
+    let recorder = state.services.metrics.clone();
     served
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(tls, security::add_headers))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
+        // Outside the panic catcher, so a handler that panicked is counted with its 500.
+        .layer(axum::middleware::from_fn_with_state(recorder, metrics::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -169,7 +192,8 @@ fn evaluation_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::evals::get))
 }
 
-async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+#[cfg(not(feature = "ui"))]
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::RouteNotFound(format!("{method} {}", uri.path()))
 }
 

@@ -12,6 +12,7 @@ pub mod health;
 pub mod inference;
 pub mod keyring;
 pub mod kpis;
+pub mod mcp;
 pub mod models;
 pub mod providers;
 pub mod ratings;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::Identity;
 use crate::engine::llama::Engine;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Every service, built once by the composition root.
@@ -44,16 +46,20 @@ pub struct Services {
     pub inference: inference::InferenceService,
     pub search: search::SearchService,
     pub tools: tools::ToolRegistry,
+    pub mcp: mcp::McpService,
     pub chat: chat::ChatService,
     pub kpis: kpis::KpiService,
     pub tasks: tasks::TaskService,
     pub ratings: ratings::RatingService,
     pub analytics: analytics::AnalyticsService,
     pub evals: evals::EvalService,
+    /// Counters and histograms for `/metrics`, fed by the router and the HTTP layer.
+    pub metrics: Metrics,
 }
 
 impl Services {
     pub fn new(store: &Store, settings: &Settings, engine: Engine, keyring: keyring::KeyRing) -> Self {
+        let metrics = Metrics::new();
         let models = models::ModelService::new(settings, engine.clone());
         let inference = inference::InferenceService::new(
             store.clone(),
@@ -61,13 +67,14 @@ impl Services {
             models.clone(),
             keyring.clone(),
             settings.providers.clone(),
+            metrics.clone(),
         );
         let agents = agents::AgentService::new(
             store.clone(),
             agents::catalog::AgentCatalog::load(&settings.agents_dir),
         );
         let search = search::SearchService::new(store.clone(), settings);
-        let tools = builtin_tools(store);
+        let tools = builtin_tools(store, settings);
         let runner = chat::runner::AgentRunner::new(
             Arc::new(inference.clone()),
             tools.clone(),
@@ -78,8 +85,10 @@ impl Services {
                 ..chat::runner::RunLimits::default()
             },
         );
+        let mcp = mcp::McpService::new(store.clone(), keyring.clone(), tools.clone(), &settings.mcp);
         Self {
             providers: providers::ProviderService::new(store.clone(), keyring, settings.providers.clone()),
+            mcp,
             chat: chat::ChatService::new(
                 store.clone(),
                 agents.clone(),
@@ -101,17 +110,34 @@ impl Services {
             ratings: ratings::RatingService::new(store.clone()),
             analytics: analytics::AnalyticsService::new(store.clone()),
             evals: evals::EvalService::new(store.clone()),
+            metrics,
         }
     }
 }
 
-/// The tools built into the platform (MCP servers add theirs to the same registry).
-fn builtin_tools(store: &Store) -> tools::ToolRegistry {
+impl Services {
+    /// The tools MCP clients get (at `/mcp` and over stdio): the built-in tools and the
+    /// platform tools (agents, tasks) — not those of external MCP servers, which act with the
+    /// platform's credentials rather than the caller's.
+    pub fn host_tools(&self) -> tools::ToolRegistry {
+        let host = self
+            .tools
+            .filtered(|name| !name.contains(crate::domain::TOOL_SEPARATOR));
+        tools::platform::register(&host, self.agents.clone(), self.tasks.clone());
+        host
+    }
+}
+
+/// The tools built into the platform (MCP servers add theirs to the same registry). The
+/// workspace and git tools are confined below the `workspace` setting.
+fn builtin_tools(store: &Store, settings: &Settings) -> tools::ToolRegistry {
     let registry = tools::ToolRegistry::default();
     registry.register(Arc::new(tools::conversations::SearchConversations::new(
         store.clone(),
     )));
     tools::kpi::register(&registry, store.clone());
+    tools::workspace::register(&registry, &settings.workspace);
+    tools::git::register(&registry, &settings.workspace);
     registry
 }
 

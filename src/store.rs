@@ -9,6 +9,7 @@ mod api_keys;
 mod auth_sessions;
 mod chat;
 mod companies;
+mod dump;
 mod embedded;
 mod embeddings;
 mod error;
@@ -16,6 +17,7 @@ mod eval_runs;
 mod evaluations;
 mod kpis;
 mod login_attempts;
+pub mod mcp_servers;
 pub mod providers;
 mod ratings;
 mod read_only_sql;
@@ -37,6 +39,7 @@ use uuid::Uuid;
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
 pub use chat::{MessageMatch, SessionUpdate};
+pub use dump::{ColumnInfo, DatabaseDump, DumpChunk, RestoreFeed, TableInfo};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
@@ -64,6 +67,14 @@ pub enum Actor {
     System,
     /// A signed-in user: `authenticated` role with `request.jwt.claims.sub` = the user id.
     User(Uuid),
+}
+
+/// The connection pool: open connections, idle ones, and the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Which database the store talks to.
@@ -325,6 +336,31 @@ impl Store {
         if let Some(db) = &self.embedded {
             db.stop().await;
         }
+    }
+
+    /// The connection pool's state (for `/metrics`).
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// Background tasks per status, across all users (for `/metrics`).
+    pub async fn task_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let pool = self.pool.clone();
+        self.detached(async move {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("select status, count(*) from public.tasks group by status order by status")
+                    .fetch_all(&pool)
+                    .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(status, count)| (status, u64::try_from(count).unwrap_or(0)))
+                .collect())
+        })
+        .await
     }
 
     /// Test hook: the raw pool, e.g. to simulate a client that vanishes mid-response.

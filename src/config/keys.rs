@@ -165,7 +165,7 @@ pub const KEYS: &[KeyDef] = &[
         "workspace",
         "AGENTBOX_WORKSPACE",
         None,
-        "Folder the agents' file tools are confined to. Default: <data_dir>/workspace.",
+        "Folder the workspace and git tools are confined to: each company gets companies/<company_id>/ below it, a user without a company users/<user_id>/. Default: <data_dir>/workspace.",
     ),
     key(
         "sample_data",
@@ -222,10 +222,46 @@ pub const KEYS: &[KeyDef] = &[
         "Background tasks this process runs at the same time (0-64); 0 runs none here (replicas that only serve the API), the tasks wait for another replica.",
     ),
     key(
+        "mcp.servers",
+        "AGENTBOX_MCP_SERVERS",
+        None,
+        "External MCP servers whose tools agents may use, as [[mcp.servers]] tables: name, and either command (+ args, env, cwd) for a stdio server or url (+ bearer_token, headers) for a Streamable HTTP server; enabled (default true). Tools are named <server>__<tool>. The variable takes the same list as JSON.",
+    ),
+    key(
+        "mcp.allowed_hosts",
+        "AGENTBOX_MCP_ALLOWED_HOSTS",
+        Some("localhost,127.0.0.1,::1"),
+        "Host names (or host:port) the /mcp endpoint answers to, comma-separated: add the names clients use to reach this server (guards against DNS rebinding); \"*\" allows any.",
+    ),
+    key(
+        "mcp.call_timeout_secs",
+        "AGENTBOX_MCP_CALL_TIMEOUT_SECS",
+        Some("60"),
+        "Seconds one call to an external MCP server may take (1-3600).",
+    ),
+    key(
+        "mcp.connect_timeout_secs",
+        "AGENTBOX_MCP_CONNECT_TIMEOUT_SECS",
+        Some("30"),
+        "Seconds to start or reach an external MCP server and list its tools (1-600); a failed or crashed server is retried with backoff up to a minute apart.",
+    ),
+    key(
         "tasks.lease_secs",
         "AGENTBOX_TASKS_LEASE_SECS",
         Some("30"),
         "How long a running task stays claimed without a heartbeat, in seconds (1-3600); heartbeats come every third of it. A task whose process died is run again after this long.",
+    ),
+    key(
+        "backup.interval_hours",
+        "AGENTBOX_BACKUP_INTERVAL_HOURS",
+        Some("6"),
+        "Embedded database only (it runs with fsync off): serve writes a backup archive into <data_dir>/backups this often, in hours (0-8760); 0 turns it off.",
+    ),
+    key(
+        "backup.keep",
+        "AGENTBOX_BACKUP_KEEP",
+        Some("7"),
+        "How many automatic backups to keep in <data_dir>/backups (1-1000); older ones are deleted.",
     ),
     secret(
         "secret_key",

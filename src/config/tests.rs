@@ -191,3 +191,63 @@ fn task_keys_are_bounded() {
         assert!(err.contains(range) && err.contains(name), "{err}");
     }
 }
+
+#[test]
+fn mcp_servers_come_from_toml_tables_or_json() {
+    let file = config_file(
+        r#"
+[mcp]
+allowed_hosts = "agentbox.example.com, localhost"
+
+[[mcp.servers]]
+name = "files"
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
+env = { NODE_ENV = "production" }
+
+[[mcp.servers]]
+name = "zapier"
+url = "https://mcp.zapier.com/api/mcp/s/abc/mcp"
+bearer_token = "secret"
+headers = { "X-Team" = "ops" }
+"#,
+    );
+    let path = file.path().to_str().unwrap().to_owned();
+    let settings =
+        Settings::load_with(&FlagOverrides::default(), env(&[("AGENTBOX_CONFIG", &path)])).unwrap();
+    let names: Vec<_> = settings.mcp.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["files", "zapier"]);
+    assert_eq!(settings.mcp.servers[0].transport.kind(), "stdio");
+    assert_eq!(settings.mcp.servers[1].transport.kind(), "http");
+    assert_eq!(settings.mcp.allowed_hosts, ["agentbox.example.com", "localhost"]);
+
+    let json = r#"[{"name": "git", "command": "uvx", "args": ["mcp-server-git"]}]"#;
+    let settings =
+        Settings::load_with(&FlagOverrides::default(), env(&[("AGENTBOX_MCP_SERVERS", json)])).unwrap();
+    assert_eq!(settings.mcp.servers[0].name, "git");
+    assert_eq!(settings.mcp.call_timeout, Duration::from_mins(1));
+}
+
+#[test]
+fn a_bad_mcp_server_names_the_key_and_the_fix() {
+    for (json, expected) in [
+        (
+            r#"[{"name": "a", "command": "x"}, {"name": "a", "command": "y"}]"#,
+            "given twice",
+        ),
+        (r#"[{"name": "a"}]"#, "give `command`"),
+        (
+            r#"[{"name": "a", "command": "x", "colour": "red"}]"#,
+            "unknown field",
+        ),
+        ("not a list", "a list of servers"),
+    ] {
+        let err = Settings::load_with(&FlagOverrides::default(), env(&[("AGENTBOX_MCP_SERVERS", json)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mcp.servers") && err.contains(expected),
+            "{json}: {err}"
+        );
+    }
+}

@@ -46,11 +46,23 @@ pub enum ChatEvent {
     Done(GenerationStats),
 }
 
+/// Sees each event of a chat as its reader takes it.
+type Observer = Box<dyn FnMut(&Result<ChatEvent, EngineError>) + Send>;
+
 /// A running chat. Dropping it cancels the generation (locally within one decode step; for
 /// external providers the HTTP request is dropped).
-#[derive(Debug)]
 pub struct ChatStream {
     events: mpsc::Receiver<Result<ChatEvent, EngineError>>,
+    /// Sees every event as the reader takes it (the router counts tokens for `/metrics`).
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("observed", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The sending side a backend writes its events into.
@@ -61,12 +73,33 @@ impl ChatStream {
     /// the reader has gone.
     pub fn channel() -> (ChatSender, Self) {
         let (sender, events) = mpsc::channel(CHAT_STREAM_CAPACITY);
-        (sender, Self { events })
+        (
+            sender,
+            Self {
+                events,
+                observer: None,
+            },
+        )
+    }
+
+    /// The same stream, showing each event to `observer` as it is read (it must be quick: it
+    /// runs on the reader's task for every token).
+    #[must_use]
+    pub fn observed(
+        mut self,
+        observer: impl FnMut(&Result<ChatEvent, EngineError>) + Send + 'static,
+    ) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
     }
 
     /// The next event; `None` after `Done` or an error.
     pub async fn next(&mut self) -> Option<Result<ChatEvent, EngineError>> {
-        self.events.recv().await
+        let event = self.events.recv().await;
+        if let (Some(observer), Some(event)) = (self.observer.as_mut(), event.as_ref()) {
+            observer(event);
+        }
+        event
     }
 
     /// Waits for the whole answer: its text, its tool calls and the stats.

@@ -10,6 +10,7 @@
 //!   not know, with their role: the same `[[model]]` format as `models.toml`, without `source`.
 //!   An imported model with a role plays that role in preference to the catalog's model.
 
+mod bundle;
 mod import;
 mod records;
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::EngineError;
 use super::catalog::{Catalog, ModelEntry, ModelRole};
 use super::download::{self, Downloaded, Progress};
+pub use bundle::{BUNDLE_FORMAT, BundleManifest, BundleModel};
 use records::{
     checksum_path, read_checksum, read_imported, sync_dir_blocking, update_imported, write_checksum,
 };

@@ -74,6 +74,7 @@ impl ApiError {
                 S::AlreadySetUp => (StatusCode::CONFLICT, "already_set_up", None),
                 S::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", None),
                 S::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+                S::Workspace(_) => (StatusCode::INTERNAL_SERVER_ERROR, "workspace_error", None),
                 S::Engine(err) => {
                     let (status, code) = engine_status(err);
                     (status, code, None)

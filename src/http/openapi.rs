@@ -60,6 +60,7 @@ descriptions name the events, whose `data` is one JSON object each.";
         (name = "kpis", description = "The KPI dashboard: KPIs, their values against targets, performance"),
         (name = "models", description = "Local models: the catalog, downloads, loading"),
         (name = "providers", description = "Where models run and in which order the router tries them"),
+        (name = "mcp", description = "External MCP servers whose tools agents use (admins); the platform's own tools are served at `/mcp`"),
         (name = "search", description = "Semantic search over the caller's messages and workspace files"),
         (name = "openai", description = "OpenAI-compatible endpoints"),
     ),

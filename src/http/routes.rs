@@ -9,6 +9,7 @@ pub mod evals;
 pub mod health;
 pub mod keys;
 pub mod kpis;
+pub mod mcp_servers;
 pub mod me;
 pub mod models;
 pub mod providers;

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use crate::engine::EngineError;
 use crate::store::StoreError;
+use crate::tools::ToolsError;
 
 /// Errors of the service layer, in the platform's own terms. `http/error.rs` maps them to
 /// status codes; the CLI prints them as one line.
@@ -32,6 +33,9 @@ pub enum ServiceError {
     /// Models: the catalog, model files, downloads, inference.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The caller's workspace folder could not be used (created, opened, walked).
+    #[error(transparent)]
+    Workspace(#[from] ToolsError),
 }
 
 impl ServiceError {

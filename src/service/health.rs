@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::models::{ModelReadiness, ModelService};
+use crate::metrics::{PoolStats, Snapshot};
 use crate::store::{DatabaseKind, Store};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -52,6 +53,31 @@ pub struct HealthService {
 impl HealthService {
     pub fn new(store: Store, models: ModelService) -> Self {
         Self { store, models }
+    }
+
+    /// The state `/metrics` reports besides its counters: tasks by status, the database pool,
+    /// the loaded models. A database that does not answer leaves the task gauges at zero (the
+    /// scrape itself must not fail with it: `/ready` reports the database).
+    pub async fn metrics_snapshot(&self) -> Snapshot {
+        let tasks_by_status = match self.store.task_counts().await {
+            Ok(counts) => counts,
+            Err(err) => {
+                tracing::warn!(error = %err, "metrics: cannot count tasks");
+                Vec::new()
+            }
+        };
+        let pool = self.store.pool_stats();
+        let (loaded_models, memory_budget_bytes) = self.models.memory().await;
+        Snapshot {
+            tasks_by_status,
+            pool: PoolStats {
+                size: pool.size,
+                idle: pool.idle,
+                max: pool.max,
+            },
+            loaded_models,
+            memory_budget_bytes,
+        }
     }
 
     pub async fn readiness(&self) -> Readiness {

@@ -16,10 +16,11 @@ use super::{ServiceError, require_admin};
 use crate::config::ProviderKeys;
 use crate::domain::Identity;
 use crate::engine::EngineError;
-use crate::engine::chat::{ChatRequest, ChatStream};
+use crate::engine::chat::{ChatEvent, ChatRequest, ChatStream};
 use crate::engine::library::Library;
 use crate::engine::llama::{Engine, LoadedModel, ModelSpec};
 use crate::engine::providers::{ProviderClient, ProviderConfig, ProviderKind};
+use crate::metrics::{Generation, Metrics};
 use crate::store::Store;
 use crate::store::providers::ModelRoute;
 
@@ -51,6 +52,7 @@ pub struct InferenceService {
     models: ModelService,
     keyring: KeyRing,
     env_keys: ProviderKeys,
+    metrics: Metrics,
 }
 
 impl InferenceService {
@@ -60,6 +62,7 @@ impl InferenceService {
         models: ModelService,
         keyring: KeyRing,
         env_keys: ProviderKeys,
+        metrics: Metrics,
     ) -> Self {
         Self {
             clients: Arc::new(Mutex::new(HashMap::new())),
@@ -68,6 +71,7 @@ impl InferenceService {
             models,
             keyring,
             env_keys,
+            metrics,
         }
     }
 
@@ -91,6 +95,7 @@ impl InferenceService {
             };
             match self.start(&route, request.clone(), &library).await {
                 Ok(stream) => {
+                    let stream = observe(stream, self.metrics.clone(), &answerer);
                     return Ok(RoutedChat {
                         answerer,
                         stream,
@@ -264,4 +269,24 @@ fn falls_back(err: &ServiceError) -> bool {
                 | EngineError::ProviderUnavailable { .. }
         ) | ServiceError::Unavailable(_)
     )
+}
+
+/// Counts the chat's tokens, time to first token and speed for `/metrics` when it finishes (or
+/// its failure when it fails); a chat dropped half-way counts as neither.
+fn observe(stream: ChatStream, metrics: Metrics, answerer: &Answerer) -> ChatStream {
+    let (model, provider) = (answerer.model.clone(), answerer.provider.clone());
+    stream.observed(move |event| match event {
+        Ok(ChatEvent::Done(stats)) => metrics.record_generation(
+            &model,
+            &provider,
+            &Generation {
+                prompt_tokens: stats.prompt_tokens,
+                completion_tokens: stats.completion_tokens,
+                time_to_first_token: stats.time_to_first_token,
+                tokens_per_second: stats.tokens_per_second(),
+            },
+        ),
+        Err(_) => metrics.record_generation_error(&model, &provider),
+        Ok(_) => {}
+    })
 }

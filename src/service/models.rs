@@ -22,7 +22,9 @@ use crate::domain::Identity;
 use crate::engine::EngineError;
 use crate::engine::catalog::ModelRole;
 use crate::engine::download::{self, Progress};
-use crate::engine::library::{FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed};
+use crate::engine::library::{
+    BundleManifest, FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed,
+};
 use crate::engine::llama::Engine;
 
 /// Where a pull stands.
@@ -136,6 +138,15 @@ impl ModelService {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// The models in memory, with the bytes each takes, and the budget they share.
+    pub async fn memory(&self) -> (Vec<(String, u64)>, u64) {
+        let loaded = self.engine.loaded().await;
+        (
+            loaded.into_iter().map(|m| (m.name, m.size_bytes)).collect(),
+            self.engine.settings().memory_budget_bytes,
+        )
     }
 
     /// Replaces the retry and pacing policy of downloads (tests make it fast).
@@ -311,6 +322,27 @@ impl ModelService {
     pub async fn import(&self, file: PathBuf, role: Option<ModelRole>) -> Result<Imported, ServiceError> {
         let library = self.library().await?;
         blocking(move || library.import(&file, role)).await
+    }
+
+    /// Writes the models of `roles` into a bundle (see `engine::library::bundle`).
+    pub async fn export_bundle(
+        &self,
+        out: PathBuf,
+        roles: Vec<ModelRole>,
+        advance: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<BundleManifest, ServiceError> {
+        let library = self.library().await?;
+        blocking(move || library.export_bundle(&out, &roles, advance.as_ref())).await
+    }
+
+    /// Checks a bundle and imports its models.
+    pub async fn import_bundle(
+        &self,
+        bundle: PathBuf,
+        advance: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<Vec<Imported>, ServiceError> {
+        let library = self.library().await?;
+        blocking(move || library.import_bundle(&bundle, advance.as_ref())).await
     }
 
     /// Deletes a model's files. A model being downloaded by this process is not removed.

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::domain::{Identity, SearchHit, SearchSource, SourceRef};
 use crate::engine::embed::{Embedder, Embeddings};
 use crate::store::{NewEmbedding, Store};
+use crate::tools::workspace::Workspace;
 pub use model::EmbeddingModel;
 
 /// Texts in one embeddings request.
@@ -167,7 +168,8 @@ impl SearchService {
     }
 
     /// Embeds what the caller has that is not embedded yet: their messages (up to 500 a run)
-    /// and the workspace's text files that are new or changed since their last indexing.
+    /// and the text files of their workspace folder (their company's, or their own without a
+    /// company) that are new or changed since their last indexing.
     pub async fn reindex(
         &self,
         caller: &Identity,
@@ -205,12 +207,14 @@ impl SearchService {
             }
         }
         if sources.contains(&SearchSource::Workspace) {
-            let root = self.workspace.clone();
-            let walk = tokio::task::spawn_blocking(move || workspace::text_files(&root))
-                .await
-                .map_err(|err| {
-                    ServiceError::Engine(crate::engine::EngineError::Embedding(err.to_string()))
-                })?;
+            // The caller's own workspace folder (their company's), as the workspace tools see it.
+            let base = self.workspace.clone();
+            let owner = caller.user.clone();
+            let walk = tokio::task::spawn_blocking(move || {
+                Workspace::for_user(&base, &owner).map(|root| workspace::text_files(root.root()))
+            })
+            .await
+            .map_err(|err| ServiceError::Engine(crate::engine::EngineError::Embedding(err.to_string())))??;
             report.skipped_files = walk.skipped;
             let seen: Vec<String> = walk.files.iter().map(|f| f.path.clone()).collect();
             for file in walk.files {

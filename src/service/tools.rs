@@ -1,12 +1,16 @@
-//! The tool registry: every tool an agent may call — the built-in KPI and conversation tools,
+//! The tool registry: every tool an agent may call — the built-in KPI, conversation,
+//! workspace and git tools,
 //! and (from the MCP issue) tools of external MCP servers — behind one interface. The registry
 //! enforces what no tool should have to: the agent's allow-list, the arguments' schema, a
 //! per-call timeout, and a bounded result. A tool runs with the caller's identity, so a tool
 //! that reads the database does it under the caller's row-level security.
 
 pub mod conversations;
+pub mod git;
 pub mod kpi;
+pub mod platform;
 pub mod schema;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -18,6 +22,7 @@ use serde_json::Value;
 use crate::domain::Identity;
 use crate::engine::ToolCall;
 use crate::engine::grammar::ToolSpec;
+use crate::service::ServiceError;
 
 /// Results longer than this (serialized JSON) are cut, so one tool cannot flood the context.
 pub const MAX_RESULT_CHARS: usize = 16_000;
@@ -53,6 +58,12 @@ pub trait Tool: Send + Sync + 'static {
     /// Name, description and the JSON schema of the arguments (an object schema).
     fn spec(&self) -> ToolSpec;
 
+    /// Whether the tool changes anything (files, tasks): an API key without the `write` scope
+    /// may not call it over MCP.
+    fn writes(&self) -> bool {
+        false
+    }
+
     /// Runs the call. `arguments` already passed the schema of [`Tool::spec`].
     fn call<'a>(
         &'a self,
@@ -86,6 +97,26 @@ impl ToolRegistry {
     /// Removes every tool whose name starts with `prefix` (e.g. an MCP server's `server.`).
     pub fn remove_prefixed(&self, prefix: &str) {
         self.write().retain(|name, _| !name.starts_with(prefix));
+    }
+
+    /// The tool called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.read().get(name).cloned()
+    }
+
+    /// A new registry holding the tools of this one whose names `keep` admits (the same tool
+    /// objects; later changes to either registry do not reach the other).
+    #[must_use]
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> ToolRegistry {
+        let tools = self
+            .read()
+            .iter()
+            .filter(|(name, _)| keep(name))
+            .map(|(name, tool)| (name.clone(), tool.clone()))
+            .collect();
+        ToolRegistry {
+            tools: Arc::new(RwLock::new(tools)),
+        }
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -135,6 +166,24 @@ impl ToolRegistry {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<dyn Tool>>> {
         self.tools.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the model (or MCP client) reads when a service call inside a tool fails: the caller's
+/// mistakes in the service's own words, anything else as an internal error whose cause goes to
+/// the log, never to the model.
+pub fn service_failure(err: ServiceError) -> ToolError {
+    match err {
+        ServiceError::InvalidInput { message, .. } => ToolError::InvalidArguments(message),
+        ServiceError::NotFound(what) => ToolError::Failed(format!("{what} not found")),
+        ServiceError::Forbidden(message) => ToolError::Forbidden(message.to_owned()),
+        ServiceError::Unavailable(_) => {
+            ToolError::Failed("the database is unavailable; try again shortly".into())
+        }
+        other => {
+            tracing::error!(error = %crate::error_chain::error_chain(&other), "a tool's service call failed");
+            ToolError::Failed("internal error; the server log has the details".into())
+        }
     }
 }
 

@@ -31,6 +31,9 @@ pub enum StoreError {
     QueryTimeout(Duration),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A restore found the archive's data does not fit this database.
+    #[error("restore: {0}")]
+    Restore(String),
     #[error("embedded database: {0}")]
     Embedded(String),
     #[error("database error: {0}")]

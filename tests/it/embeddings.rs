@@ -366,9 +366,13 @@ async fn semantic_search_finds_the_callers_own_rows_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_files_are_chunked_indexed_and_searched() {
     let app = app_with_model().await;
-    app.create_user("carol@example.com", "Acme", false).await;
+    let carol = app.create_user("carol@example.com", "Acme", false).await;
     let session = app.login("carol@example.com", PASSWORD).await;
-    let workspace = app.data_dir.join("workspace");
+    // Carol's workspace is her company's folder; files elsewhere in the workspace (another
+    // company's, or at the top) are not hers to index.
+    let base = app.data_dir.join("workspace");
+    let workspace = base.join("companies").join(carol["company_id"].as_str().unwrap());
+    std::fs::write(base.join("top-level.txt"), "Not in any company's folder.").unwrap();
     std::fs::create_dir_all(workspace.join("notes")).unwrap();
     std::fs::write(
         workspace.join("notes/infra.md"),

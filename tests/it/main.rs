@@ -4,6 +4,8 @@
 mod agents;
 mod analytics;
 mod auth;
+mod backup;
+mod bundle;
 mod chat;
 mod cli;
 mod embeddings;
@@ -15,6 +17,8 @@ mod inference;
 mod keys;
 mod kpis;
 mod lifecycle;
+mod mcp;
+mod metrics;
 mod models;
 mod openapi;
 mod providers;
@@ -23,4 +27,7 @@ mod resilience;
 mod rls;
 mod support;
 mod tasks;
+#[cfg(feature = "ui")]
+mod ui;
 mod users;
+mod workspace_tools;

@@ -7,6 +7,7 @@
 mod answers;
 mod conform;
 mod served;
+mod ui_snapshot;
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -23,6 +24,7 @@ const METHODS: [&str; 8] = [
 const CONTRACT: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
+    ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/auth/setup"),
     ("post", "/api/v1/auth/login"),

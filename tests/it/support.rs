@@ -115,6 +115,8 @@ pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&st
         ("AGENTBOX_SAMPLE_DATA".into(), options.sample_data.to_string()),
         // Tests have no network: nothing is downloaded unless a test asks for it.
         ("AGENTBOX_MODELS_AUTO_PULL".into(), "false".into()),
+        // No automatic backups in the middle of a test (tests/it/backup.rs runs them itself).
+        ("AGENTBOX_BACKUP_INTERVAL_HOURS".into(), "0".into()),
     ]);
     if let Some(url) = database_url {
         env.insert("DATABASE_URL".into(), url.to_owned());
@@ -198,6 +200,19 @@ impl TestApp {
         if let Some(db) = self.external.take() {
             db.drop_db().await;
         }
+    }
+
+    /// Stops the platform but keeps its data folder and database (for a process that needs them
+    /// to itself, like `mcp-stdio` on the embedded database); `stop` still cleans up.
+    pub async fn suspend(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean shutdown");
+        }
+    }
+
+    /// The external test database's URL (`None` on the embedded database).
+    pub fn database_url(&self) -> Option<String> {
+        self.external.as_ref().map(|db| db.url.clone())
     }
 
     /// Stops and starts the platform again on the same data folder and database.

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,6 +33,29 @@ pub async fn health() -> impl IntoResponse {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
     })
+}
+
+/// Prometheus metrics: HTTP requests by method, route and status with latency histograms;
+/// model calls with tokens, time to first token and tokens per second; background tasks by
+/// status and the queue depth; the database pool; the loaded models' memory. No auth (like
+/// `/health`): restrict it at the proxy if the counts are private.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "system",
+    security(()),
+    responses((
+        status = 200,
+        description = "The metrics in the OpenMetrics text format (Prometheus scrapes it as is)",
+        content_type = "application/openmetrics-text",
+        body = String
+    ))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let snapshot = state.services.health.metrics_snapshot().await;
+    let text = state.services.metrics.render(&snapshot);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
 }
 
 /// Ready: the database answers and every migration is applied; 503 otherwise.

@@ -9,10 +9,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{MAX_RESULT_CHARS, Tool, ToolContext, ToolError, ToolRegistry};
+use super::{MAX_RESULT_CHARS, Tool, ToolContext, ToolError, ToolRegistry, service_failure};
 use crate::domain::{Granularity, Kpi, KpiPerformance, KpiPoint};
 use crate::engine::grammar::ToolSpec;
-use crate::service::ServiceError;
 use crate::service::kpis::period::{self, PeriodQuery};
 use crate::service::kpis::{KpiListQuery, KpiSeries, KpiService};
 use crate::store::{QueryLimits, Store, StoreError};
@@ -70,22 +69,6 @@ fn string_argument(arguments: &Value, name: &str) -> Option<String> {
     arguments.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// What the model should read when a service call fails.
-fn tool_error(err: ServiceError) -> ToolError {
-    match err {
-        ServiceError::InvalidInput { message, .. } => ToolError::InvalidArguments(message),
-        ServiceError::NotFound(what) => ToolError::Failed(format!("{what} not found")),
-        ServiceError::Forbidden(message) => ToolError::Forbidden(message.to_owned()),
-        ServiceError::Unavailable(_) => {
-            ToolError::Failed("the database is unavailable; try again shortly".into())
-        }
-        other => {
-            tracing::error!(error = %crate::error_chain::error_chain(&other), "KPI tool failed");
-            ToolError::Failed("internal error; the server log has the details".into())
-        }
-    }
-}
-
 fn department_name(department: Option<&str>) -> &str {
     department.unwrap_or("company-wide")
 }
@@ -100,11 +83,11 @@ async fn find_kpis(
     let found = kpis
         .find(&context.caller, reference, department.clone())
         .await
-        .map_err(tool_error)?;
+        .map_err(service_failure)?;
     if !found.is_empty() {
         return Ok(found);
     }
-    let names = kpis.names(&context.caller).await.map_err(tool_error)?;
+    let names = kpis.names(&context.caller).await.map_err(service_failure)?;
     let within = department
         .map(|d| format!(" in department {d:?}"))
         .unwrap_or_default();
@@ -152,7 +135,11 @@ impl Tool for ListKpis {
                 name: string_argument(&arguments, "name"),
                 department: string_argument(&arguments, "department"),
             };
-            let kpis = self.kpis.list(&context.caller, query).await.map_err(tool_error)?;
+            let kpis = self
+                .kpis
+                .list(&context.caller, query)
+                .await
+                .map_err(service_failure)?;
             let listed: Vec<Value> = kpis
                 .iter()
                 .map(|kpi| {
@@ -228,7 +215,7 @@ impl Tool for KpiValues {
                     granularity.as_deref(),
                 )
                 .await
-                .map_err(tool_error)?;
+                .map_err(service_failure)?;
             Ok(series_json(&series))
         }
         .boxed()
@@ -311,7 +298,7 @@ impl Tool for KpiVsTarget {
                     department,
                 )
                 .await
-                .map_err(tool_error)?;
+                .map_err(service_failure)?;
             let name = found.first().map_or(reference.as_str(), |kpi| kpi.name.as_str());
             Ok(comparison_json(name, &report.rows, report.range, &report.label))
         }
@@ -464,7 +451,7 @@ fn sql_error(err: StoreError) -> ToolError {
             ToolError::Failed(format!("the database rejected the query: {message}"))
         }
         err @ StoreError::QueryTimeout(_) => ToolError::Failed(err.to_string()),
-        other => tool_error(other.into()),
+        other => service_failure(other.into()),
     }
 }
 
