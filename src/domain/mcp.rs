@@ -93,22 +93,43 @@ pub struct McpServerSpec {
     pub source: McpSource,
 }
 
-/// The fields an operator writes (in agentbox.toml or the API), before they are checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A server as an admin defines it: `name`, and `command` (+ `args`, `env`, `cwd`) for a stdio
+/// server or `url` (+ `bearer_token`, `headers`) for a Streamable HTTP one. When replacing a
+/// server, a body with only `enabled` switches it on or off and keeps the rest.
+// The same fields are written in agentbox.toml (`[[mcp.servers]]`); they are checked by
+// `McpServerSpec::from_fields`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = McpServerInput)]
 #[serde(deny_unknown_fields)]
 pub struct McpServerFields {
+    /// Needed to create one; when replacing, must equal the name in the path.
     pub name: Option<String>,
     pub command: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[schema(value_type = Option<String>)]
     pub cwd: Option<PathBuf>,
     pub url: Option<String>,
     pub bearer_token: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Default true.
     pub enabled: Option<bool>,
+}
+
+impl McpServerFields {
+    /// Whether only `enabled` is given (a switch, not a new definition).
+    pub fn only_enabled(&self) -> bool {
+        self.command.is_none()
+            && self.url.is_none()
+            && self.args.is_empty()
+            && self.env.is_empty()
+            && self.cwd.is_none()
+            && self.bearer_token.is_none()
+            && self.headers.is_empty()
+    }
 }
 
 impl McpServerSpec {

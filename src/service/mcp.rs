@@ -7,7 +7,7 @@
 mod admin;
 mod tool;
 
-pub use admin::{McpServerInput, McpServerView};
+pub use admin::McpServerView;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

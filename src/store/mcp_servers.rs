@@ -1,7 +1,6 @@
 //! External MCP servers added through the API. Their connection settings are ciphertext here
 //! (the service encrypts them); admins alone reach the rows (RLS).
 
-use chrono::{DateTime, Utc};
 use futures::FutureExt;
 
 use super::{Actor, Store, StoreError, touched};
@@ -13,10 +12,9 @@ pub struct StoredMcpServer {
     pub transport: String,
     pub config_ciphertext: Vec<u8>,
     pub enabled: bool,
-    pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "name, transport, config_ciphertext, enabled, updated_at";
+const COLUMNS: &str = "name, transport, config_ciphertext, enabled";
 
 impl Store {
     /// Every stored server, for the connection manager (not a user's request).

@@ -6,10 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::domain::McpServerFields;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, Caller};
-use crate::service::mcp::{McpServerInput, McpServerView};
+use crate::service::mcp::McpServerView;
 
 /// Every MCP server with its connection status and tools.
 #[utoipa::path(
@@ -35,7 +36,7 @@ pub async fn list(
     path = "/mcp/servers",
     operation_id = "createMcpServer",
     tag = "mcp",
-    request_body = McpServerInput,
+    request_body = McpServerFields,
     responses(
         (status = 201, description = "The server (its status is usually `connecting`)", body = McpServerView),
         (status = 409, description = "The name is taken (`mcp_server_exists`, `mcp_server_configured`)", body = ErrorBody),
@@ -45,7 +46,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    ApiJson(input): ApiJson<McpServerInput>,
+    ApiJson(input): ApiJson<McpServerFields>,
 ) -> Result<(StatusCode, Json<McpServerView>), ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -81,7 +82,7 @@ pub async fn get(
     operation_id = "replaceMcpServer",
     tag = "mcp",
     params(("name" = String, Path, description = "The server's name")),
-    request_body = McpServerInput,
+    request_body = McpServerFields,
     responses(
         (status = 200, description = "The server as changed", body = McpServerView),
         (status = 404, description = "No such stored server (`not_found`)", body = ErrorBody),
@@ -93,7 +94,7 @@ pub async fn replace(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiPath(name): ApiPath<String>,
-    ApiJson(input): ApiJson<McpServerInput>,
+    ApiJson(input): ApiJson<McpServerFields>,
 ) -> Result<Json<McpServerView>, ApiError> {
     Ok(Json(state.services.mcp.replace(&caller, &name, input).await?))
 }

@@ -3,10 +3,7 @@
 //! but changed only in the file. Secrets (environment values, header values, the bearer token)
 //! go in and never come out: the view names them only.
 
-use std::collections::BTreeMap;
-
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{McpService, cipher_context};
 use crate::domain::{
@@ -41,56 +38,6 @@ pub struct McpServerView {
     pub status: McpConnectionStatus,
 }
 
-/// A server as an admin defines it: `name`, and `command` (+ `args`, `env`, `cwd`) for a stdio
-/// server or `url` (+ `bearer_token`, `headers`) for a Streamable HTTP one. When replacing a
-/// server, a body with only `enabled` switches it on or off and keeps the rest.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct McpServerInput {
-    /// Needed to create one; when replacing, must equal the name in the path.
-    pub name: Option<String>,
-    pub command: Option<String>,
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    pub cwd: Option<String>,
-    pub url: Option<String>,
-    pub bearer_token: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Default true.
-    pub enabled: Option<bool>,
-}
-
-impl McpServerInput {
-    fn only_enabled(&self) -> bool {
-        self.command.is_none()
-            && self.url.is_none()
-            && self.args.is_empty()
-            && self.env.is_empty()
-            && self.cwd.is_none()
-            && self.bearer_token.is_none()
-            && self.headers.is_empty()
-    }
-
-    fn into_spec(self, name: String) -> Result<McpServerSpec, ServiceError> {
-        let fields = McpServerFields {
-            name: Some(name),
-            command: self.command,
-            args: self.args,
-            env: self.env,
-            cwd: self.cwd.map(Into::into),
-            url: self.url,
-            bearer_token: self.bearer_token,
-            headers: self.headers,
-            enabled: self.enabled,
-        };
-        McpServerSpec::from_fields(fields, McpSource::Api)
-            .map_err(|message| ServiceError::invalid("body", message))
-    }
-}
-
 impl McpService {
     /// Every server with its connection status (admins).
     pub async fn list(&self, caller: &Identity) -> Result<Vec<McpServerView>, ServiceError> {
@@ -106,36 +53,10 @@ impl McpService {
             if views.iter().any(|view| view.name == stored.name) {
                 continue;
             }
-            match self.decrypt(&stored) {
-                Ok(spec) => views.push(view(
-                    &spec,
-                    McpConnectionStatus::new(McpConnectionState::Connecting),
-                )),
-                Err(err) => {
-                    let mut status = McpConnectionStatus::new(McpConnectionState::Failed);
-                    status.last_error = Some(err.to_string());
-                    let spec = McpServerSpec {
-                        name: stored.name.clone(),
-                        transport: McpTransport::Stdio {
-                            command: String::new(),
-                            args: Vec::new(),
-                            env: BTreeMap::new(),
-                            cwd: None,
-                        },
-                        enabled: stored.enabled,
-                        source: McpSource::Api,
-                    };
-                    views.push(McpServerView {
-                        transport: if stored.transport == "http" {
-                            "http"
-                        } else {
-                            "stdio"
-                        },
-                        command: None,
-                        ..view(&spec, status)
-                    });
-                }
-            }
+            views.push(match self.decrypt(&stored) {
+                Ok(spec) => view(&spec, McpConnectionStatus::new(McpConnectionState::Connecting)),
+                Err(err) => unreadable_view(&stored, &err),
+            });
         }
         views.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(views)
@@ -153,14 +74,14 @@ impl McpService {
     pub async fn create(
         &self,
         caller: &Identity,
-        input: McpServerInput,
+        input: McpServerFields,
     ) -> Result<McpServerView, ServiceError> {
         require_admin(caller, ADMINS_ONLY)?;
         let name = input
             .name
             .clone()
             .ok_or_else(|| ServiceError::invalid("name", "`name` is required"))?;
-        let spec = input.into_spec(name)?;
+        let spec = into_spec(input, name)?;
         self.refuse_configured(&spec.name)?;
         let stored = self.seal(&spec)?;
         self.store
@@ -181,7 +102,7 @@ impl McpService {
         &self,
         caller: &Identity,
         name: &str,
-        input: McpServerInput,
+        input: McpServerFields,
     ) -> Result<McpServerView, ServiceError> {
         require_admin(caller, ADMINS_ONLY)?;
         self.refuse_configured(name)?;
@@ -196,7 +117,7 @@ impl McpService {
             current.enabled = input.enabled.unwrap_or(current.enabled);
             current
         } else {
-            input.into_spec(name.to_owned())?
+            into_spec(input, name.to_owned())?
         };
         let stored = self.seal(&spec)?;
         self.store
@@ -268,8 +189,40 @@ impl McpService {
             transport: spec.transport.kind().to_owned(),
             config_ciphertext: self.keyring.encrypt(&plain, &cipher_context(&spec.name))?,
             enabled: spec.enabled,
-            updated_at: Utc::now(),
         })
+    }
+}
+
+/// The definition is named, checked and turned into a spec under `name` (from the path or the
+/// body).
+fn into_spec(mut fields: McpServerFields, name: String) -> Result<McpServerSpec, ServiceError> {
+    fields.name = Some(name);
+    McpServerSpec::from_fields(fields, McpSource::Api)
+        .map_err(|message| ServiceError::invalid("body", message))
+}
+
+/// A stored server whose settings cannot be decrypted (the secret key changed): listed as
+/// failed with the reason, so an admin can replace or delete it.
+fn unreadable_view(stored: &StoredMcpServer, err: &ServiceError) -> McpServerView {
+    let mut status = McpConnectionStatus::new(McpConnectionState::Failed);
+    status.last_error = Some(err.to_string());
+    McpServerView {
+        name: stored.name.clone(),
+        transport: if stored.transport == "http" {
+            "http"
+        } else {
+            "stdio"
+        },
+        source: McpSource::Api,
+        enabled: stored.enabled,
+        command: None,
+        args: Vec::new(),
+        cwd: None,
+        env: Vec::new(),
+        url: None,
+        headers: Vec::new(),
+        has_bearer_token: false,
+        status,
     }
 }
 
