@@ -141,6 +141,17 @@ async fn open_and_migrate(settings: &Settings) -> Result<Store, AppError> {
     Ok(store)
 }
 
+/// How a process on this machine reaches the listener at `addr` (`mcp-stdio` relays there).
+fn loopback_url(settings: &Settings, addr: std::net::SocketAddr) -> String {
+    let scheme = if settings.uses_tls() { "https" } else { "http" };
+    let host = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    format!("{scheme}://{}", std::net::SocketAddr::new(host, addr.port()))
+}
+
 /// The in-process engine as configured (nothing is loaded until a model is used).
 pub fn engine(settings: &Settings) -> Engine {
     let config = &settings.engine;
@@ -206,6 +217,7 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
         _ => None,
     };
     let addr = main_listener.local_addr().map_err(AppError::Serve)?;
+    lock.announce(&loopback_url(&settings, addr));
     let http_addr = redirect_listener
         .as_ref()
         .map(std::net::TcpListener::local_addr)

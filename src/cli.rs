@@ -12,6 +12,7 @@ mod healthcheck;
 mod mcp_stdio;
 mod models;
 mod serve;
+mod server_url;
 mod user;
 
 use std::net::SocketAddr;
@@ -84,6 +85,10 @@ pub struct McpStdioArgs {
     /// API key of the user the tools act as (read scope; write for tools that change data)
     #[arg(long, env = "AGENTBOX_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Relay to the agentbox at this URL (its /mcp endpoint) instead of opening the database
+    /// [default: the running `serve` that holds the data folder, if any]
+    #[arg(long, env = "AGENTBOX_URL", value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

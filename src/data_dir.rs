@@ -11,7 +11,12 @@ pub enum DataDirError {
         path.display(),
         pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
-    InUse { path: PathBuf, pid: Option<String> },
+    InUse {
+        path: PathBuf,
+        pid: Option<String>,
+        /// Where the holder serves (written by `serve` once it listens): `mcp-stdio` relays there.
+        url: Option<String>,
+    },
     #[error("cannot use data folder {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -23,7 +28,7 @@ pub enum DataDirError {
 /// Held for the life of the process; the OS releases it when the process ends, even on a crash.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -45,12 +50,13 @@ impl DataDirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let mut lines = holder.lines().map(str::trim).filter(|line| !line.is_empty());
                 return Err(DataDirError::InUse {
                     path: data_dir.to_owned(),
-                    pid,
+                    pid: lines.next().map(str::to_owned),
+                    url: lines.next().map(str::to_owned),
                 });
             }
             Err(std::fs::TryLockError::Error(err)) => return Err(io(err)),
@@ -58,10 +64,21 @@ impl DataDirLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(Self { _file: file, path })
+        Ok(Self { file, path })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Records where this process serves, after its pid, for processes that find the folder in
+    /// use (`mcp-stdio` relays to it). A failure only costs that convenience, so it is logged.
+    pub fn announce(&self, url: &str) {
+        let written = (&self.file)
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&self.file).write_all(format!("{}\n{url}\n", std::process::id()).as_bytes()));
+        if let Err(err) = written {
+            tracing::warn!(path = %self.path.display(), error = %err, "cannot record the address in the lock file");
+        }
     }
 }

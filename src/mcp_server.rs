@@ -1,12 +1,15 @@
 //! The platform as an MCP server: its own tools (KPIs, read-only SQL, conversations, workspace
 //! and git, agents and tasks) for Claude Desktop, the MCP Inspector or other agents — served at
 //! `/mcp` (Streamable HTTP; `http` authenticates the bearer API key first) and over stdio by
-//! `agentbox mcp-stdio`. Every call runs as the key's user, under that user's row-level
+//! `agentbox mcp-stdio` (which relays to a running server's `/mcp` when one holds the data
+//! folder). Every call runs as the key's user, under that user's row-level
 //! security, with the registry's checks (schema, timeout, bounded result).
 
 mod handler;
+mod relay;
 
 pub use handler::PlatformMcp;
+pub use relay::{McpRelay, RelayError, RelayTarget};
 
 use std::sync::Arc;
 

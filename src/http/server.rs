@@ -9,7 +9,8 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use super::routes::health::health;
 
@@ -21,19 +22,17 @@ pub async fn serve_main(
     handle: Handle,
 ) -> std::io::Result<()> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: without it, a response (or an SSE event) written as more than one segment —
+    // every TLS response is — waits ~40 ms for the client's delayed ACK (Nagle).
+    let server = axum_server::from_tcp(listener).handle(handle);
     match tls {
         Some(config) => {
-            axum_server::from_tcp_rustls(listener, config)
-                .handle(handle)
+            server
+                .acceptor(RustlsAcceptor::new(config).acceptor(NoDelayAcceptor))
                 .serve(service)
                 .await
         }
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await
-        }
+        None => server.acceptor(NoDelayAcceptor).serve(service).await,
     }
 }
 

@@ -19,6 +19,13 @@ const INSTRUCTIONS: &str = "agentbox's own tools: KPIs and read-only SQL over yo
 search over your conversations, files and git in your workspace, and agents you can run as background tasks. \
 Every call acts as the user of the API key.";
 
+/// How the platform introduces itself to MCP clients.
+pub fn server_info() -> ServerConfig {
+    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(Implementation::new("agentbox", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+}
+
 /// The platform's MCP server. Over HTTP the caller comes with each request; over stdio it is
 /// fixed when the server starts.
 #[derive(Clone)]
@@ -64,9 +71,7 @@ impl PlatformMcp {
 
 impl ServerHandler for PlatformMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("agentbox", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        server_info()
     }
 
     async fn list_tools(

@@ -5,6 +5,7 @@
 
 mod client;
 mod host;
+mod relay;
 mod security;
 
 use std::path::PathBuf;

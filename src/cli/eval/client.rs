@@ -1,7 +1,6 @@
 //! The platform's public HTTP API as `agentbox eval` uses it: open a session with an agent,
 //! send the prompt, read the answer's server-sent events, report the run.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -9,6 +8,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
 use super::checks::Answer;
+use crate::cli::server_url;
 use crate::domain::NewEvalRun;
 use crate::engine::providers::sse::{SseEvent, SseParser};
 
@@ -45,12 +45,9 @@ impl EvalClient {
     /// A client for the agentbox at `url`. A self-signed certificate is accepted only on this
     /// machine's own loopback address, where `serve` makes one on first start.
     pub fn new(url: &str, api_key: String, timeout: Duration) -> Result<Self, String> {
-        let base = Url::parse(url).map_err(|err| format!("--url {url:?} is not a URL: {err}"))?;
-        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
-            return Err(format!("--url {url:?} must be an http:// or https:// address"));
-        }
+        let base = server_url::parse(url)?;
         let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(is_loopback(&base))
+            .danger_accept_invalid_certs(server_url::is_loopback(&base))
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .build()
@@ -203,14 +200,6 @@ impl EvalClient {
             .map_err(|err| RequestError::Case(format!("the recorded run's answer is not JSON: {err}")))?;
         Ok(stored["id"].as_str().unwrap_or_default().to_owned())
     }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An error answer as one line: `/api/v1/sessions 404 not_found: ...`. A refused or

@@ -109,16 +109,7 @@ fn unknown_and_malformed_events_are_skipped() {
 }
 
 #[test]
-fn self_signed_certificates_only_on_loopback() {
-    for (url, loopback) in [
-        ("https://127.0.0.1:8443", true),
-        ("https://localhost:8443/", true),
-        ("https://[::1]:8443", true),
-        ("https://agentbox.example.com", false),
-        ("https://10.0.0.5:8443", false),
-    ] {
-        assert_eq!(is_loopback(&Url::parse(url).unwrap()), loopback, "{url}");
-    }
+fn bad_urls_are_refused_and_paths_join_the_base() {
     assert!(EvalClient::new("not a url", "k".into(), Duration::from_secs(1)).is_err());
     assert!(EvalClient::new("ftp://127.0.0.1", "k".into(), Duration::from_secs(1)).is_err());
     let client = EvalClient::new("https://127.0.0.1:8443/base/", "k".into(), Duration::from_secs(1)).unwrap();
