@@ -77,6 +77,41 @@ describe('chat store', () => {
     expect(chat.streaming).toBe(false)
   })
 
+  it('after Stop, refreshes until the interrupted answer the server stores a moment later shows', async () => {
+    const prompt = stored('m1', 'user', { content: 'Write a long note.' })
+    const stopped = stored('m2', 'assistant', { content: 'Dear team,', status: 'interrupted' })
+    const chat = useChat()
+    chat.current = session
+    let streamController: ReadableStreamDefaultController<Uint8Array> | undefined
+    let reads = 0
+    stubFetch((request) => {
+      if (request.method === 'POST') {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            streamController = controller
+            controller.enqueue(new TextEncoder().encode(sse('message', prompt)))
+          },
+        })
+        return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } })
+      }
+      if (request.url.startsWith('/api/v1/sessions/s1/messages')) {
+        reads += 1
+        // The first read comes before the server noticed the closed stream.
+        return json(200, reads === 1 ? [prompt] : [prompt, stopped])
+      }
+      return json(200, [session])
+    })
+    const sending = chat.send('Write a long note.')
+    await vi.waitFor(() => expect(chat.messages).toHaveLength(1))
+    chat.stop()
+    streamController?.error(new Error('aborted'))
+    await sending
+
+    expect(chat.runError).toBeNull()
+    expect(reads).toBe(2)
+    expect(chat.messages.at(-1)).toMatchObject({ id: 'm2', status: 'interrupted' })
+  })
+
   it('saves a rating and shows it on the message', async () => {
     const chat = useChat()
     chat.messages = [stored('m4', 'assistant', { content: 'x' }) as never]

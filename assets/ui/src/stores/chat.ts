@@ -10,6 +10,9 @@ export type Agent = Schemas['Agent']
 export type RunSummary = Schemas['RunSummary']
 
 const AUTO = 'auto'
+/** How long the stopped answer is waited for: 25 refreshes, 200 ms apart. */
+const STOPPED_ANSWER_POLLS = 25
+const STOPPED_ANSWER_PAUSE_MS = 200
 
 /** Sessions, the open conversation, and the answer being streamed into it. */
 export const useChat = defineStore('chat', () => {
@@ -123,11 +126,12 @@ export const useChat = defineStore('chat', () => {
     runError.value = null
     lastRun.value = null
     live.value = emptyRun()
-    controller = new AbortController()
+    const run = new AbortController()
+    controller = run
     const body: Schemas['SendMessageBody'] = { content: text }
     if (agent.value !== session.agent) body.agent = agent.value
     try {
-      await postEvents(`/api/v1/sessions/${session.id}/messages`, body, onEvent, controller.signal)
+      await postEvents(`/api/v1/sessions/${session.id}/messages`, body, onEvent, run.signal)
     } catch (error) {
       runError.value =
         error instanceof ApiError ? { code: error.code, message: error.message } : { code: 'failed', message: String(error) }
@@ -136,8 +140,23 @@ export const useChat = defineStore('chat', () => {
       controller = null
     }
     // The stored turns are the truth (an interrupted answer was stored as such).
-    await refreshMessages().catch(() => {})
+    if (run.signal.aborted) await refreshUntilAnswered(session.id).catch(() => {})
+    else await refreshMessages().catch(() => {})
     void loadSessions().catch(() => {})
+  }
+
+  /**
+   * After Stop, the server stores the interrupted answer once it notices the closed stream, a
+   * moment after the browser closed it: refresh until the last turn is that answer (a few
+   * seconds at most), unless another session was opened meanwhile.
+   */
+  async function refreshUntilAnswered(sessionId: string) {
+    for (let attempt = 0; attempt < STOPPED_ANSWER_POLLS; attempt++) {
+      if (current.value?.id !== sessionId) return
+      await refreshMessages()
+      if (messages.value.at(-1)?.role === 'assistant') return
+      await new Promise((resolve) => setTimeout(resolve, STOPPED_ANSWER_PAUSE_MS))
+    }
   }
 
   /** Stops the answer: closing the stream makes the server stop the model and store the text. */
