@@ -127,11 +127,7 @@ async fn bad_runs_are_refused() {
 }
 
 async fn eval_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
-    // AGENTBOX_TEST_BIN: where several checkouts share one target folder, the uplifted
-    // binary is whichever was built last; this names the one built from this checkout.
-    let binary =
-        std::env::var("AGENTBOX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentbox").to_owned());
-    let mut command = tokio::process::Command::new(binary);
+    let mut command = tokio::process::Command::new(crate::support::agentbox_binary());
     command
         .arg("eval")
         .args(args)

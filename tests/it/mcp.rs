@@ -120,6 +120,18 @@ where
     }
 }
 
+/// The median of 30 `list_agents` calls on `session`, in milliseconds (each must succeed).
+pub async fn median_list_agents_ms(session: &RunningService<RoleClient, ()>) -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let started = Instant::now();
+        let (failed, text) = call(session, "list_agents", serde_json::json!({})).await;
+        assert!(!failed, "{text}");
+        samples.push(started.elapsed());
+    }
+    median_ms(samples)
+}
+
 /// The median of some durations, in milliseconds.
 pub fn median_ms(mut samples: Vec<Duration>) -> f64 {
     samples.sort();

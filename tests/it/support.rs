@@ -94,6 +94,12 @@ pub fn external_db_url() -> Option<String> {
 }
 
 /// Settings as `agentbox serve` would load them, for a data folder and options.
+/// The agentbox binary of this checkout. `AGENTBOX_TEST_BIN` names it where several checkouts
+/// share one target folder: there the uplifted binary is whichever was built last.
+pub fn agentbox_binary() -> String {
+    std::env::var("AGENTBOX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentbox").to_owned())
+}
+
 pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&str>) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
         ("AGENTBOX_DATA_DIR".into(), data_dir.display().to_string()),

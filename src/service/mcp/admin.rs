@@ -206,15 +206,27 @@ fn into_spec(mut fields: McpServerFields, name: String) -> Result<McpServerSpec,
 fn unreadable_view(stored: &StoredMcpServer, err: &ServiceError) -> McpServerView {
     let mut status = McpConnectionStatus::new(McpConnectionState::Failed);
     status.last_error = Some(err.to_string());
+    let transport = if stored.transport == "http" {
+        "http"
+    } else {
+        "stdio"
+    };
+    bare_view(&stored.name, transport, McpSource::Api, stored.enabled, status)
+}
+
+/// A view without connection settings; [`view`] fills them in from the spec.
+fn bare_view(
+    name: &str,
+    transport: &'static str,
+    source: McpSource,
+    enabled: bool,
+    status: McpConnectionStatus,
+) -> McpServerView {
     McpServerView {
-        name: stored.name.clone(),
-        transport: if stored.transport == "http" {
-            "http"
-        } else {
-            "stdio"
-        },
-        source: McpSource::Api,
-        enabled: stored.enabled,
+        name: name.to_owned(),
+        transport,
+        source,
+        enabled,
         command: None,
         args: Vec::new(),
         cwd: None,
@@ -234,20 +246,13 @@ fn not_found(err: ServiceError) -> ServiceError {
 }
 
 fn view(spec: &McpServerSpec, status: McpConnectionStatus) -> McpServerView {
-    let mut view = McpServerView {
-        name: spec.name.clone(),
-        transport: spec.transport.kind(),
-        source: spec.source,
-        enabled: spec.enabled,
-        command: None,
-        args: Vec::new(),
-        cwd: None,
-        env: Vec::new(),
-        url: None,
-        headers: Vec::new(),
-        has_bearer_token: false,
+    let mut view = bare_view(
+        &spec.name,
+        spec.transport.kind(),
+        spec.source,
+        spec.enabled,
         status,
-    };
+    );
     match &spec.transport {
         McpTransport::Stdio {
             command,

@@ -8,8 +8,8 @@ use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use super::{call, connect, inspector, inspector_json, median_ms, plain_app};
-use crate::support::{PASSWORD, TestApp, error_code};
+use super::{call, connect, inspector, inspector_json, median_list_agents_ms, plain_app};
+use crate::support::{PASSWORD, TestApp, agentbox_binary, error_code};
 
 const ACME: &str = "Acme Manufacturing";
 
@@ -41,6 +41,13 @@ async fn member_key(app: &TestApp, email: &str, scopes: &[&str]) -> String {
     app.login(email, PASSWORD).await.api_key("mcp", scopes).await
 }
 
+/// The Inspector's answer for `/mcp` at `url` with the `Authorization` header `auth`.
+async fn inspector_over_http(url: &str, auth: &str, args: &[&str]) -> Value {
+    let mut all = vec![url, "--transport", "http", "--header", auth];
+    all.extend_from_slice(args);
+    inspector_json(&inspector(&all).await)
+}
+
 fn tool_names(list: &Value) -> Vec<String> {
     list["tools"]
         .as_array()
@@ -57,18 +64,7 @@ async fn the_inspector_lists_and_calls_the_platform_tools_at_mcp() {
     let url = app.url("/mcp");
     let auth = format!("Authorization: Bearer {key}");
 
-    let list = inspector_json(
-        &inspector(&[
-            &url,
-            "--transport",
-            "http",
-            "--header",
-            &auth,
-            "--method",
-            "tools/list",
-        ])
-        .await,
-    );
+    let list = inspector_over_http(&url, &auth, &["--method", "tools/list"]).await;
     let names = tool_names(&list);
     for tool in HOST_TOOLS {
         assert!(
@@ -92,54 +88,36 @@ async fn the_inspector_lists_and_calls_the_platform_tools_at_mcp() {
         .unwrap();
     assert_eq!(write["annotations"]["readOnlyHint"], false, "{write}");
 
-    let kpis = inspector_json(
-        &inspector(&[
-            &url,
-            "--transport",
-            "http",
-            "--header",
-            &auth,
-            "--method",
-            "tools/call",
-            "--tool-name",
-            "list_kpis",
-        ])
-        .await,
-    );
+    let kpis = inspector_over_http(
+        &url,
+        &auth,
+        &["--method", "tools/call", "--tool-name", "list_kpis"],
+    )
+    .await;
     assert_ne!(kpis["isError"], true, "{kpis}");
     assert!(kpis.to_string().contains("Revenue"), "{kpis}");
 
-    let counted = inspector_json(
-        &inspector(&[
-            &url,
-            "--transport",
-            "http",
-            "--header",
-            &auth,
+    let counted = inspector_over_http(
+        &url,
+        &auth,
+        &[
             "--method",
             "tools/call",
             "--tool-name",
             "sql_query",
             "--tool-arg",
             "query=select count(*) as kpis from kpis",
-        ])
-        .await,
-    );
+        ],
+    )
+    .await;
     assert_ne!(counted["isError"], true, "{counted}");
     assert!(counted.to_string().contains("kpis"), "{counted}");
 
     // Median tool-call latency over HTTP (printed for the closing note; not asserted).
     let session = connect(&app, &key).await;
-    let mut samples = Vec::new();
-    for _ in 0..30 {
-        let started = Instant::now();
-        let (failed, _) = call(&session, "list_agents", json!({})).await;
-        assert!(!failed);
-        samples.push(started.elapsed());
-    }
     eprintln!(
         "mcp over HTTP: median list_agents call {:.2} ms",
-        median_ms(samples)
+        median_list_agents_ms(&session).await
     );
     let _ = session.cancel().await;
     app.stop().await;
@@ -235,9 +213,7 @@ async fn the_inspector_drives_mcp_stdio_as_the_keys_user() {
     if database_url.is_none() {
         app.suspend().await;
     }
-    // AGENTBOX_TEST_BIN: where several checkouts share one target folder (see tests/it/evals.rs).
-    let binary =
-        std::env::var("AGENTBOX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentbox").to_owned());
+    let binary = agentbox_binary();
     let binary = binary.as_str();
     let mut env = vec![
         format!("AGENTBOX_DATA_DIR={}", app.data_dir.display()),
@@ -278,16 +254,9 @@ async fn the_inspector_drives_mcp_stdio_as_the_keys_user() {
         "mcp-stdio: spawn + initialize {} ms",
         started.elapsed().as_millis()
     );
-    let mut samples = Vec::new();
-    for _ in 0..30 {
-        let started = Instant::now();
-        let (failed, text) = call(&session, "list_agents", json!({})).await;
-        assert!(!failed, "{text}");
-        samples.push(started.elapsed());
-    }
     eprintln!(
         "mcp over stdio: median list_agents call {:.2} ms",
-        median_ms(samples)
+        median_list_agents_ms(&session).await
     );
     let _ = session.cancel().await;
 

@@ -9,18 +9,13 @@ use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 use tokio::process::Command;
 
-use super::{call, median_ms, plain_app};
-use crate::support::{Options, PASSWORD, TestApp};
-
-fn binary() -> String {
-    // AGENTBOX_TEST_BIN: where several checkouts share one target folder (see tests/it/evals.rs).
-    std::env::var("AGENTBOX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentbox").to_owned())
-}
+use super::{call, median_list_agents_ms, plain_app};
+use crate::support::{Options, PASSWORD, TestApp, agentbox_binary};
 
 /// `agentbox mcp-stdio` on the app's data folder with `key`; with an external database (where
 /// it would open the database itself) it is pointed at the app with `--url`.
 fn mcp_stdio(app: &TestApp, key: &str) -> Command {
-    let mut command = Command::new(binary());
+    let mut command = Command::new(agentbox_binary());
     command
         .arg("mcp-stdio")
         .env("AGENTBOX_DATA_DIR", &app.data_dir)
@@ -93,16 +88,9 @@ async fn mcp_stdio_beside_a_running_server_relays_to_its_mcp_as_the_keys_user() 
         .expect_err("an unknown tool is a JSON-RPC error");
     assert!(unknown.to_string().contains("unknown tool"), "{unknown}");
 
-    let mut samples = Vec::new();
-    for _ in 0..30 {
-        let started = Instant::now();
-        let (failed, text) = call(&session, "list_agents", json!({})).await;
-        assert!(!failed, "{text}");
-        samples.push(started.elapsed());
-    }
     eprintln!(
         "mcp-stdio relay: median list_agents call {:.2} ms",
-        median_ms(samples)
+        median_list_agents_ms(&session).await
     );
     let _ = session.cancel().await;
 
@@ -120,7 +108,7 @@ async fn mcp_stdio_beside_a_running_server_relays_to_its_mcp_as_the_keys_user() 
 
 #[tokio::test]
 async fn mcp_stdio_says_when_the_url_it_was_given_does_not_answer() {
-    let output = Command::new(binary())
+    let output = Command::new(agentbox_binary())
         .args(["mcp-stdio", "--url", "http://127.0.0.1:9/"])
         .env("AGENTBOX_API_KEY", "abx_anything")
         .env("AGENTBOX_DATA_DIR", tempfile::tempdir().unwrap().path())
@@ -134,7 +122,7 @@ async fn mcp_stdio_says_when_the_url_it_was_given_does_not_answer() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("http://127.0.0.1:9/mcp"), "{stderr}");
 
-    let output = Command::new(binary())
+    let output = Command::new(agentbox_binary())
         .args(["mcp-stdio", "--url", "ftp://example.com"])
         .env("AGENTBOX_API_KEY", "abx_anything")
         .output()
