@@ -143,13 +143,16 @@ async fn open_and_migrate(settings: &Settings) -> Result<Store, AppError> {
 
 /// How a process on this machine reaches the listener at `addr` (`mcp-stdio` relays there).
 fn loopback_url(settings: &Settings, addr: std::net::SocketAddr) -> String {
-    let scheme = if settings.uses_tls() { "https" } else { "http" };
     let host = match addr.ip() {
         ip if !ip.is_unspecified() => ip,
         std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
     };
-    format!("{scheme}://{}", std::net::SocketAddr::new(host, addr.port()))
+    format!(
+        "{}://{}",
+        settings.url_scheme(),
+        std::net::SocketAddr::new(host, addr.port())
+    )
 }
 
 /// The in-process engine as configured (nothing is loaded until a model is used).
@@ -268,9 +271,8 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
         background.push(tls::spawn_reloader(files, config, shutdown.clone()));
     }
 
-    let scheme = if settings.uses_tls() { "https" } else { "http" };
     tracing::info!(
-        url = %format!("{scheme}://{addr}"),
+        url = %format!("{}://{addr}", settings.url_scheme()),
         redirect = ?http_addr,
         database = ?store.kind(),
         "agentbox is ready"

@@ -331,6 +331,11 @@ impl Settings {
     pub fn uses_tls(&self) -> bool {
         self.tls != TlsMode::Off
     }
+
+    /// The scheme of the main listener's URLs.
+    pub fn url_scheme(&self) -> &'static str {
+        if self.uses_tls() { "https" } else { "http" }
+    }
 }
 
 fn invalid(key: &'static str, raw: &Raw, expected: impl Into<String>) -> ConfigError {

@@ -7,9 +7,8 @@ use crate::config::Settings;
 
 pub async fn run(settings: &Settings, args: &HealthcheckArgs) -> Result<(), CliError> {
     let url = args.url.clone().unwrap_or_else(|| {
-        let scheme = if settings.uses_tls() { "https" } else { "http" };
         let port = settings.listen.port();
-        format!("{scheme}://127.0.0.1:{port}/health")
+        format!("{}://127.0.0.1:{port}/health", settings.url_scheme())
     });
     // The check talks to this machine's own listener, whose certificate may be self-signed.
     let client = reqwest::Client::builder()
