@@ -2,9 +2,12 @@
 //! status codes, nothing about SQL.
 
 mod error;
+mod compat;
 mod extract;
 mod mcp;
 mod metrics;
+mod ollama;
+mod openai;
 mod openapi;
 mod routes;
 mod security;
@@ -123,7 +126,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
         .routes(routes!(routes::health::metrics))
-        .routes(routes!(routes::embeddings::create))
+        .merge(openai::routes())
+        .merge(ollama::routes())
         .nest("/api/v1", api_routes())
 }
 

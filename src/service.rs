@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod auth;
 pub mod chat;
 pub mod companies;
+pub mod completions;
 mod error;
 pub mod evals;
 pub mod health;
@@ -48,6 +49,8 @@ pub struct Services {
     pub tools: tools::ToolRegistry,
     pub mcp: mcp::McpService,
     pub chat: chat::ChatService,
+    /// The OpenAI- and Ollama-compatible APIs' model calls and agent runs.
+    pub completions: completions::CompletionService,
     pub kpis: kpis::KpiService,
     pub tasks: tasks::TaskService,
     pub ratings: ratings::RatingService,
@@ -86,16 +89,24 @@ impl Services {
             },
         );
         let mcp = mcp::McpService::new(store.clone(), keyring.clone(), tools.clone(), &settings.mcp);
+        let chat = chat::ChatService::new(
+            store.clone(),
+            agents.clone(),
+            search.clone(),
+            runner,
+            settings.engine.context_per_slot,
+        );
         Self {
             providers: providers::ProviderService::new(store.clone(), keyring, settings.providers.clone()),
             mcp,
-            chat: chat::ChatService::new(
-                store.clone(),
+            completions: completions::CompletionService::new(
+                inference.clone(),
+                models.clone(),
                 agents.clone(),
-                search.clone(),
-                runner,
-                settings.engine.context_per_slot,
+                chat.clone(),
+                store.clone(),
             ),
+            chat,
             inference,
             tasks: tasks::TaskService::new(store.clone(), agents.clone()),
             agents,

@@ -21,6 +21,10 @@ pub struct ChatRequest {
     /// Generation ends before any of these strings; they are not part of the output.
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
+    /// Whether the model may answer in text or must call a tool (with `tools` offered).
+    pub tool_use: ToolUse,
+    /// The answer must be JSON of this shape.
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl ChatRequest {
@@ -31,6 +35,45 @@ impl ChatRequest {
             max_tokens: 512,
             stop: Vec::new(),
             sampling: SamplingParams::default(),
+            tool_use: ToolUse::Auto,
+            response_format: None,
+        }
+    }
+}
+
+/// What the model may do with the tools it is offered (`OpenAI`'s `tool_choice`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolUse {
+    /// Text or a call, as the model sees fit.
+    #[default]
+    Auto,
+    /// Text only: the tools are described but not callable.
+    None,
+    /// A call of one of the tools.
+    Required,
+    /// A call of this tool.
+    Named(String),
+}
+
+/// A JSON answer (`OpenAI`'s `response_format`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    /// Any JSON object.
+    JsonObject,
+    /// JSON following `schema`.
+    JsonSchema {
+        name: String,
+        schema: serde_json::Value,
+        strict: bool,
+    },
+}
+
+impl ResponseFormat {
+    /// The JSON schema the answer follows.
+    pub fn schema(&self) -> serde_json::Value {
+        match self {
+            ResponseFormat::JsonObject => serde_json::json!({ "type": "object" }),
+            ResponseFormat::JsonSchema { schema, .. } => schema.clone(),
         }
     }
 }
@@ -83,13 +126,19 @@ impl ChatStream {
     }
 
     /// The same stream, showing each event to `observer` as it is read (it must be quick: it
-    /// runs on the reader's task for every token).
+    /// runs on the reader's task for every token), after any observer it already had.
     #[must_use]
     pub fn observed(
         mut self,
-        observer: impl FnMut(&Result<ChatEvent, EngineError>) + Send + 'static,
+        mut observer: impl FnMut(&Result<ChatEvent, EngineError>) + Send + 'static,
     ) -> Self {
-        self.observer = Some(Box::new(observer));
+        self.observer = Some(match self.observer.take() {
+            Some(mut earlier) => Box::new(move |event| {
+                earlier(event);
+                observer(event);
+            }),
+            None => Box::new(observer),
+        });
         self
     }
 

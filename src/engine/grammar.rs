@@ -32,19 +32,21 @@ pub fn json_schema(schema: &Value) -> Result<String, EngineError> {
 }
 
 /// The schema of an answer that is text (at most `max_text_chars`, so that a looping model
-/// still ends inside `max_tokens`) or a call of one of `tools`.
-pub fn tool_schema(tools: &[ToolSpec], max_text_chars: u32) -> Value {
-    let mut choices = vec![json!({
-        "type": "object",
-        "properties": {
-            "type": { "const": "text" },
-            "content": { "type": "string", "maxLength": max_text_chars },
-        },
-        "required": ["type", "content"],
-        "additionalProperties": false,
-    })];
-    for tool in tools {
-        choices.push(json!({
+/// still ends inside `max_tokens`) or a call of one of `tools`; without `allow_text`, a call.
+pub fn tool_schema(tools: &[ToolSpec], max_text_chars: u32, allow_text: bool) -> Value {
+    let text = allow_text.then(|| {
+        json!({
+            "type": "object",
+            "properties": {
+                "type": { "const": "text" },
+                "content": { "type": "string", "maxLength": max_text_chars },
+            },
+            "required": ["type", "content"],
+            "additionalProperties": false,
+        })
+    });
+    let calls = tools.iter().map(|tool| {
+        json!({
             "type": "object",
             "properties": {
                 "type": { "const": "tool_call" },
@@ -53,14 +55,15 @@ pub fn tool_schema(tools: &[ToolSpec], max_text_chars: u32) -> Value {
             },
             "required": ["type", "name", "arguments"],
             "additionalProperties": false,
-        }));
-    }
+        })
+    });
+    let choices: Vec<Value> = text.into_iter().chain(calls).collect();
     json!({ "oneOf": choices })
 }
 
 /// GBNF for [`tool_schema`].
-pub fn tool_grammar(tools: &[ToolSpec], max_text_chars: u32) -> Result<String, EngineError> {
-    json_schema(&tool_schema(tools, max_text_chars))
+pub fn tool_grammar(tools: &[ToolSpec], max_text_chars: u32, allow_text: bool) -> Result<String, EngineError> {
+    json_schema(&tool_schema(tools, max_text_chars, allow_text))
 }
 
 /// Reads a tool-constrained answer. The grammar makes this parse; the checks here guard the

@@ -135,6 +135,13 @@ impl Engine {
         spec: &ModelSpec,
         request: GenerateRequest,
     ) -> Result<Generation, EngineError> {
+        let window = spec.context_size.unwrap_or(self.settings.context_per_slot).max(64);
+        if request.max_tokens >= window {
+            return Err(EngineError::InvalidRequest(format!(
+                "max_tokens ({}) must be below the model's context of {window} tokens",
+                request.max_tokens
+            )));
+        }
         let (jobs, template) = self.ensure_loaded(spec).await?;
         let prompt = match &request.prompt {
             Prompt::Text(text) => text.clone(),

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::chat::{ChatEvent, ChatRequest, ChatSender, ChatStream};
+use super::chat::{ChatEvent, ChatRequest, ChatSender, ChatStream, ToolUse};
 use super::grammar::{self, ToolChoice, ToolSpec};
 use super::llama::{Engine, Generation, ModelSpec};
 use super::request::{ChatMessage, FinishReason, GenerateRequest, GenerationEvent, Prompt};
@@ -19,13 +19,8 @@ impl Engine {
     /// Runs a chat on a local model. Errors before the first token (missing model, over budget,
     /// a prompt larger than the context) are returned here; later ones arrive on the stream.
     pub async fn chat(&self, spec: &ModelSpec, request: ChatRequest) -> Result<ChatStream, EngineError> {
-        let tools = request.tools.clone();
-        let grammar = if tools.is_empty() {
-            None
-        } else {
-            let max_text = request.max_tokens.saturating_mul(CHARS_PER_TOKEN);
-            Some(grammar::tool_grammar(&tools, max_text)?)
-        };
+        let tools = callable_tools(&request)?;
+        let grammar = answer_grammar(&request, &tools)?;
         let generate = |tool_role: &str| GenerateRequest {
             prompt: Prompt::Chat(prompt_messages(&request.messages, &tools, tool_role)),
             max_tokens: request.max_tokens,
@@ -42,6 +37,70 @@ impl Engine {
         let (sender, stream) = ChatStream::channel();
         tokio::spawn(forward(generation, tools, sender));
         Ok(stream)
+    }
+
+    /// Continues a raw `prompt` (no chat template): legacy text completions. The request's
+    /// messages and tools are not used; a response format constrains the continuation.
+    pub async fn complete(
+        &self,
+        spec: &ModelSpec,
+        prompt: String,
+        request: &ChatRequest,
+    ) -> Result<ChatStream, EngineError> {
+        let grammar = answer_grammar(request, &[])?;
+        let generation = self
+            .generate(
+                spec,
+                GenerateRequest {
+                    prompt: Prompt::Text(prompt),
+                    max_tokens: request.max_tokens,
+                    stop: request.stop.clone(),
+                    sampling: request.sampling,
+                    grammar,
+                    ignore_eos: false,
+                },
+            )
+            .await?;
+        let (sender, stream) = ChatStream::channel();
+        tokio::spawn(forward(generation, Vec::new(), sender));
+        Ok(stream)
+    }
+}
+
+/// The tools the model may call under the request's `tool_use`.
+fn callable_tools(request: &ChatRequest) -> Result<Vec<ToolSpec>, EngineError> {
+    match &request.tool_use {
+        ToolUse::None => Ok(Vec::new()),
+        ToolUse::Auto | ToolUse::Required => Ok(request.tools.clone()),
+        ToolUse::Named(name) => request
+            .tools
+            .iter()
+            .find(|tool| &tool.name == name)
+            .map(|tool| vec![tool.clone()])
+            .ok_or_else(|| {
+                EngineError::InvalidRequest(format!(
+                    "the tool `{name}` that must be called is not among the tools offered"
+                ))
+            }),
+    }
+}
+
+/// The grammar the answer follows: a JSON response format, or text-or-call with tools (a call
+/// only when one is required), or none.
+fn answer_grammar(request: &ChatRequest, tools: &[ToolSpec]) -> Result<Option<String>, EngineError> {
+    match (&request.response_format, tools.is_empty()) {
+        (None, true) => Ok(None),
+        (Some(format), true) => grammar::json_schema(&format.schema()).map(Some),
+        (Some(_), false) => Err(EngineError::InvalidRequest(
+            "a local model cannot combine a JSON response format with callable tools; \
+             send tool_choice \"none\" or leave out the response format"
+                .into(),
+        )),
+        (None, false) => {
+            let max_text = request.max_tokens.saturating_mul(CHARS_PER_TOKEN);
+            let allow_text = request.tool_use == ToolUse::Auto;
+            grammar::tool_grammar(tools, max_text, allow_text).map(Some)
+        }
     }
 }
 
@@ -224,6 +283,33 @@ mod tests {
         );
         assert_eq!(prompt[3].role, "user");
         assert_eq!(prompt[3].content, "Tool result: [1, 2]");
+    }
+
+    #[test]
+    fn tool_use_decides_what_may_be_called() {
+        let other = ToolSpec {
+            name: "list_kpis".into(),
+            ..tool()
+        };
+        let mut request = ChatRequest::new(vec![ChatMessage::new("user", "Hi")]);
+        request.tools = vec![tool(), other];
+        assert_eq!(callable_tools(&request).unwrap().len(), 2);
+        request.tool_use = ToolUse::None;
+        assert!(callable_tools(&request).unwrap().is_empty());
+        assert!(answer_grammar(&request, &[]).unwrap().is_none());
+        request.tool_use = ToolUse::Named("list_kpis".into());
+        let named = callable_tools(&request).unwrap();
+        assert_eq!(named.len(), 1);
+        assert_eq!(named[0].name, "list_kpis");
+        request.tool_use = ToolUse::Named("missing".into());
+        assert!(matches!(callable_tools(&request), Err(EngineError::InvalidRequest(_))));
+        // A JSON format and callable tools do not mix on a local model.
+        request.tool_use = ToolUse::Auto;
+        request.response_format = Some(super::super::chat::ResponseFormat::JsonObject);
+        assert!(matches!(
+            answer_grammar(&request, &request.tools),
+            Err(EngineError::InvalidRequest(_))
+        ));
     }
 
     #[test]

@@ -66,6 +66,13 @@ pub struct SamplingParams {
     pub repeat_penalty: f32,
     /// How many recent tokens the repeat penalty looks at.
     pub repeat_last_n: i32,
+    /// Subtracted from a token's logit once per earlier occurrence (`OpenAI`'s
+    /// `frequency_penalty`, -2..2; 0 disables it).
+    #[serde(default)]
+    pub frequency_penalty: f32,
+    /// Subtracted once from every token that occurred before (`OpenAI`'s `presence_penalty`).
+    #[serde(default)]
+    pub presence_penalty: f32,
     pub seed: u32,
 }
 
@@ -78,6 +85,8 @@ impl Default for SamplingParams {
             min_p: 0.05,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
             seed: 0x5eed,
         }
     }

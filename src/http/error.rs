@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -31,6 +31,13 @@ pub enum ApiError {
     Panic,
     #[error("agentbox is starting (opening the database, applying migrations); try again shortly")]
     Starting,
+    /// An agent run or a download that failed after it started (`code` as its SSE `error`
+    /// event says).
+    #[error("{message}")]
+    RunFailed { code: &'static str, message: String },
+    /// A request field the compatible APIs do not support (or not with this value).
+    #[error("{message}")]
+    Unsupported { field: &'static str, message: String },
 }
 
 /// Every error answer: a stable machine `code` and a message for people.
@@ -64,6 +71,7 @@ impl ApiError {
                 S::InvalidInput { field, .. } => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", Some(field))
                 }
+                S::NotFound("model") => (StatusCode::NOT_FOUND, "model_not_found", None),
                 S::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
                 S::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
                 S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
@@ -98,6 +106,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             ApiError::Panic => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
             ApiError::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting", None),
+            ApiError::RunFailed { code, .. } => (run_failed_status(code), code, None),
+            ApiError::Unsupported { field, .. } => (StatusCode::BAD_REQUEST, "unsupported_value", Some(field)),
         }
     }
 
@@ -121,23 +131,28 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// Status, code, field and the message the client may see (a 5xx's cause is logged here
+    /// and replaced by a generic message): what every error shape is made from.
+    pub(crate) fn public_parts(&self) -> (StatusCode, &'static str, Option<&'static str>, String) {
         let (status, code, field) = self.parts();
-        let public = match &self {
-            ApiError::Starting => true,
+        let public = match self {
+            ApiError::Starting | ApiError::RunFailed { .. } => true,
             ApiError::Service(ServiceError::Engine(err)) => engine_message_is_public(err),
             _ => false,
         };
         let message = if status.is_server_error() && !public {
-            log_cause_chain(&self);
+            log_cause_chain(self);
             self.public_message()
         } else {
             self.message()
         };
-        let mut response = (status, Json(ErrorBody { code, message, field })).into_response();
-        let headers = response.headers_mut();
-        match &self {
+        (status, code, field, message)
+    }
+
+    /// `Retry-After` and `WWW-Authenticate`, where the error calls for them.
+    fn add_headers(&self, headers: &mut HeaderMap) {
+        match self {
             ApiError::Service(ServiceError::TooManyAttempts { retry_after }) => {
                 let secs = retry_after.as_secs().max(1).to_string();
                 if let Ok(value) = HeaderValue::from_str(&secs) {
@@ -149,7 +164,137 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field, message) = self.public_parts();
+        let mut response = (status, Json(ErrorBody { code, message, field })).into_response();
+        self.add_headers(response.headers_mut());
         response
+    }
+}
+
+/// An error of the OpenAI-compatible API, in `OpenAI`'s own shape, which its SDKs parse:
+/// `{"error": {"message", "type", "param", "code"}}`. Validation errors are 400s there.
+#[derive(Debug)]
+pub struct OpenAiError(pub ApiError);
+
+/// The `error` object of an `OpenAI`-shaped error (also sent inside a stream).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenAiErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The request field at fault.
+    pub param: Option<&'static str>,
+    /// The same stable code as the platform API's, e.g. `model_not_found`.
+    pub code: &'static str,
+}
+
+/// `{"error": {...}}`
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenAiErrorBody {
+    pub error: OpenAiErrorDetail,
+}
+
+impl OpenAiError {
+    /// The status and body of the error.
+    pub(crate) fn body(&self) -> (StatusCode, OpenAiErrorBody) {
+        let (status, code, param, message) = self.0.public_parts();
+        let status = compat_status(status);
+        let kind = match status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            status if status.is_server_error() => "server_error",
+            _ => "invalid_request_error",
+        };
+        let error = OpenAiErrorDetail {
+            message,
+            kind,
+            param,
+            code,
+        };
+        (status, OpenAiErrorBody { error })
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.body();
+        let mut response = (status, Json(body)).into_response();
+        self.0.add_headers(response.headers_mut());
+        response
+    }
+}
+
+/// An error of the Ollama-compatible API, in Ollama's shape: `{"error": "message"}`.
+#[derive(Debug)]
+pub struct OllamaError(pub ApiError);
+
+/// `{"error": "..."}`
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OllamaErrorBody {
+    pub error: String,
+}
+
+impl OllamaError {
+    pub(crate) fn body(&self) -> (StatusCode, OllamaErrorBody) {
+        let (status, _, _, message) = self.0.public_parts();
+        (compat_status(status), OllamaErrorBody { error: message })
+    }
+}
+
+impl IntoResponse for OllamaError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.body();
+        let mut response = (status, Json(body)).into_response();
+        self.0.add_headers(response.headers_mut());
+        response
+    }
+}
+
+/// Both compatible shapes wrap any error the handlers meet.
+macro_rules! compat_error_from {
+    ($shape:ident: $($source:ty),+) => {
+        $(impl From<$source> for $shape {
+            fn from(err: $source) -> Self {
+                $shape(err.into())
+            }
+        })+
+    };
+}
+compat_error_from!(OpenAiError: ApiError, ServiceError, EngineError, JsonRejection);
+compat_error_from!(OllamaError: ApiError, ServiceError, EngineError, JsonRejection);
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        ApiError::Service(ServiceError::Engine(err))
+    }
+}
+
+/// The compatible APIs answer bad input with 400, as `OpenAI` and Ollama do (the platform API
+/// says 422 for a well-formed request it cannot accept).
+fn compat_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    }
+}
+
+/// The status of a run that failed with `code` (its SSE `error` event's).
+fn run_failed_status(code: &str) -> StatusCode {
+    match code {
+        "model_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "too_many_steps" => StatusCode::UNPROCESSABLE_ENTITY,
+        "storage_failed" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -24,6 +24,8 @@ const CSRF: &str = "csrf";
 const UNAUTHENTICATED: &str = "Unauthenticated";
 const FORBIDDEN: &str = "Forbidden";
 const ERROR: &str = "Error";
+const OPENAI_ERROR: &str = "OpenAiError";
+const OLLAMA_ERROR: &str = "OllamaError";
 
 const DESCRIPTION: &str = "\
 The REST API of agentbox, a self-hosted AI agent platform.
@@ -62,7 +64,8 @@ descriptions name the events, whose `data` is one JSON object each.";
         (name = "providers", description = "Where models run and in which order the router tries them"),
         (name = "mcp", description = "External MCP servers whose tools agents use (admins); the platform's own tools are served at `/mcp`"),
         (name = "search", description = "Semantic search over the caller's messages and workspace files"),
-        (name = "openai", description = "OpenAI-compatible endpoints"),
+        (name = "openai", description = "The OpenAI-compatible API: existing OpenAI clients and SDKs work unchanged with `base_url` set to `https://<host>/v1` and an API key. Models are local models, roles (`fast`, `reasoning`, `code`), remote providers' models and agents (`agent:<name>`, whose loop runs on the server). Errors are in OpenAI's shape, `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`"),
+        (name = "ollama", description = "The Ollama-compatible API: Ollama clients work unchanged with the host set to `https://<host>` and an `Authorization: Bearer` API key header. Streams are newline-delimited JSON; errors are `{\"error\": \"message\"}`"),
     ),
     components(schemas(
         ErrorBody,
@@ -114,7 +117,13 @@ pub fn finish(document: &mut OpenApi) {
     for (name, description) in shared {
         components
             .responses
-            .insert(name.to_owned(), RefOr::T(error_response(description)));
+            .insert(name.to_owned(), RefOr::T(error_response(description, "ErrorBody")));
+    }
+    for (name, schema) in [(OPENAI_ERROR, "OpenAiErrorBody"), (OLLAMA_ERROR, "OllamaErrorBody")] {
+        components.responses.insert(
+            name.to_owned(),
+            RefOr::T(error_response("An error, in this API's own shape", schema)),
+        );
     }
 
     for item in document.paths.paths.values_mut() {
@@ -130,6 +139,7 @@ pub fn finish(document: &mut OpenApi) {
         ];
         for (operation, safe) in operations {
             let Some(operation) = operation else { continue };
+            let (unauthenticated, forbidden, error) = error_refs(operation.tags.as_deref());
             let responses = &mut operation.responses.responses;
             match &operation.security {
                 // `security(())` in the annotation: no credentials needed.
@@ -139,11 +149,11 @@ pub fn finish(document: &mut OpenApi) {
                 Some(_) => {}
                 None => {
                     operation.security = Some(caller_requirements(safe));
-                    add_ref(responses, "401", UNAUTHENTICATED);
-                    add_ref(responses, "403", FORBIDDEN);
+                    add_ref(responses, "401", unauthenticated);
+                    add_ref(responses, "403", forbidden);
                 }
             }
-            add_ref(responses, "default", ERROR);
+            add_ref(responses, "default", error);
         }
     }
 }
@@ -174,16 +184,29 @@ fn caller_requirements(safe: bool) -> Vec<SecurityRequirement> {
     vec![SecurityRequirement::new(BEARER, no_scopes), session]
 }
 
-fn error_response(description: &str) -> Response {
+fn error_response(description: &str, schema: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
+}
+
+/// The shared responses for 401, 403 and any other error: the compatible APIs answer in their
+/// own error shapes.
+fn error_refs(tags: Option<&[String]>) -> (&'static str, &'static str, &'static str) {
+    let tagged = |name: &str| tags.is_some_and(|tags| tags.iter().any(|tag| tag == name));
+    if tagged("openai") {
+        (OPENAI_ERROR, OPENAI_ERROR, OPENAI_ERROR)
+    } else if tagged("ollama") {
+        (OLLAMA_ERROR, OLLAMA_ERROR, OLLAMA_ERROR)
+    } else {
+        (UNAUTHENTICATED, FORBIDDEN, ERROR)
+    }
 }
 
 fn add_ref(responses: &mut std::collections::BTreeMap<String, RefOr<Response>>, status: &str, name: &str) {

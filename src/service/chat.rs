@@ -65,6 +65,8 @@ struct Prepared {
 /// A running answer: its events, and the run's cancellation (dropping `cancel_on_drop`
 /// cancels the run — the SSE response holds it, so a closed connection stops the model).
 pub struct ChatRun {
+    /// The session that keeps the run's turns.
+    pub session_id: Uuid,
     pub events: mpsc::Receiver<AgentEvent>,
     pub cancel_on_drop: DropGuard,
 }
@@ -200,6 +202,61 @@ impl ChatService {
         let session = self.get(caller, session_id).await?;
         let claim = self.busy.claim(session_id)?;
         let prepared = self.prepare(caller, &session, send, None).await?;
+        Ok(self.start(caller, prepared, claim).await)
+    }
+
+    /// Runs `agent` over a whole conversation a program sent (the OpenAI- and Ollama-compatible
+    /// APIs, which carry the history in every request). A new session keeps the last user turn
+    /// and every turn of the run, so the call shows in the caller's history and analytics; the
+    /// earlier turns are the client's and go to the model as sent. The client's system turns
+    /// follow the agent's own instructions.
+    pub async fn converse(
+        &self,
+        caller: &Identity,
+        agent: &str,
+        turns: Vec<ChatMessage>,
+    ) -> Result<ChatRun, ServiceError> {
+        let agent = self.usable_agent(caller, agent).await?;
+        let (system, turns): (Vec<ChatMessage>, Vec<ChatMessage>) =
+            turns.into_iter().partition(|turn| turn.role == "system");
+        let Some(last) = turns.last().filter(|turn| turn.role == "user") else {
+            return Err(ServiceError::invalid(
+                "messages",
+                "an agent answers a user: the last message must be a user message",
+            ));
+        };
+        let mut system_prompt = agent.system_prompt.clone();
+        for turn in &system {
+            system_prompt.push_str("\n\n");
+            system_prompt.push_str(&turn.content);
+        }
+        let (content, budget) = self.checked_prompt(&last.content, &system_prompt)?;
+        let session = self
+            .store
+            .create_chat_session(caller.user_id(), agent.name.clone(), task_title(&content))
+            .await?;
+        let claim = self.busy.claim(session.id)?;
+        let mut prompt = NewMessage::new(session.id, "user", content);
+        prompt.agent = Some(agent.name.clone());
+        let prompt = self.store.insert_message(caller.user_id(), prompt).await?;
+        self.index_later(caller, prompt.id);
+        let prepared = Prepared {
+            prompt,
+            needs_title: false,
+            run: AgentRun {
+                caller: caller.clone(),
+                conversation: history::window(&system_prompt, turns, budget),
+                agent,
+                model: None,
+                session_id: session.id,
+                task_id: None,
+            },
+        };
+        Ok(self.start(caller, prepared, claim).await)
+    }
+
+    /// Reports the stored prompt and runs the prepared message on a task of its own.
+    async fn start(&self, caller: &Identity, prepared: Prepared, claim: busy::SessionClaim) -> ChatRun {
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
         let _ = sender
             .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
@@ -208,13 +265,15 @@ impl ChatService {
         let this = self.clone();
         let caller = caller.clone();
         let token = cancel.clone();
+        let session_id = prepared.run.session_id;
         tokio::spawn(async move {
             this.complete(&caller, prepared, sender, token, claim).await;
         });
-        Ok(ChatRun {
+        ChatRun {
+            session_id,
             events,
             cancel_on_drop: cancel.drop_guard(),
-        })
+        }
     }
 
     /// Runs `agent` on `input` for a background task, in `session` or a new one, to the end.
@@ -229,10 +288,8 @@ impl ChatService {
         let session = if let Some(id) = task.session_id {
             self.get(caller, id).await?
         } else {
-            let title: String = task.input.chars().take(MAX_TITLE_CHARS).collect();
-            let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
             self.store
-                .create_chat_session(caller.user_id(), task.agent.clone(), title)
+                .create_chat_session(caller.user_id(), task.agent.clone(), task_title(&task.input))
                 .await?
         };
         let send = SendMessage {
@@ -259,38 +316,16 @@ impl ChatService {
         send: SendMessage,
         task_id: Option<Uuid>,
     ) -> Result<Prepared, ServiceError> {
-        let content = send.content.trim().to_owned();
-        if content.is_empty() {
-            return Err(ServiceError::invalid("content", "the message is empty"));
-        }
-        let chars = content.chars().count();
-        if chars > MAX_MESSAGE_CHARS {
-            return Err(ServiceError::invalid(
-                "content",
-                format!("the message has {chars} characters; the limit is {MAX_MESSAGE_CHARS}"),
-            ));
-        }
         let requested = send.agent.unwrap_or_else(|| session.agent.clone());
         let agent = if requested == AUTO_AGENT {
             let agents = self.agents.list(caller).await?.agents;
-            routing::pick(&agents, &content)
+            routing::pick(&agents, send.content.trim())
                 .ok_or(ServiceError::NotFound("agent"))?
                 .clone()
         } else {
             self.usable_agent(caller, &requested).await?
         };
-        let budget = self
-            .context_tokens
-            .saturating_sub(self.runner.limits().max_tokens as usize);
-        let needed = history::estimate_tokens(&content) + history::estimate_tokens(&agent.system_prompt) + 64;
-        if needed > budget {
-            return Err(ServiceError::invalid(
-                "content",
-                format!(
-                    "the message (about {needed} tokens with the agent's instructions) does not fit the model's context of {budget} tokens; shorten it"
-                ),
-            ));
-        }
+        let (content, budget) = self.checked_prompt(&send.content, &agent.system_prompt)?;
         let history = self
             .store
             .recent_messages(caller.user_id(), session.id, HISTORY_TURNS)
@@ -315,6 +350,35 @@ impl ChatService {
                 conversation,
             },
         })
+    }
+
+    /// The trimmed message, and the tokens of history the model can take with it: an empty or
+    /// huge message, or one that cannot fit the model's context, is refused.
+    fn checked_prompt(&self, content: &str, system_prompt: &str) -> Result<(String, usize), ServiceError> {
+        let content = content.trim().to_owned();
+        if content.is_empty() {
+            return Err(ServiceError::invalid("content", "the message is empty"));
+        }
+        let chars = content.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(ServiceError::invalid(
+                "content",
+                format!("the message has {chars} characters; the limit is {MAX_MESSAGE_CHARS}"),
+            ));
+        }
+        let budget = self
+            .context_tokens
+            .saturating_sub(self.runner.limits().max_tokens as usize);
+        let needed = history::estimate_tokens(&content) + history::estimate_tokens(system_prompt) + 64;
+        if needed > budget {
+            return Err(ServiceError::invalid(
+                "content",
+                format!(
+                    "the message (about {needed} tokens with the agent's instructions) does not fit the model's context of {budget} tokens; shorten it"
+                ),
+            ));
+        }
+        Ok((content, budget))
     }
 
     /// Runs a prepared message to the end, then indexes the answer and titles a new session.
@@ -369,6 +433,12 @@ impl ChatService {
             }
         });
     }
+}
+
+/// A session title made from the text that starts it, on one line.
+fn task_title(text: &str) -> String {
+    let title: String = text.chars().take(MAX_TITLE_CHARS).collect();
+    title.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn clean_title(title: &str) -> Result<String, ServiceError> {

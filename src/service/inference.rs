@@ -135,6 +135,49 @@ impl InferenceService {
         Ok(routes)
     }
 
+    /// Continues a raw prompt on the local model (or role) `target`: legacy text completions,
+    /// which only the in-process engine serves.
+    pub async fn complete(
+        &self,
+        target: &str,
+        prompt: String,
+        request: &ChatRequest,
+    ) -> Result<RoutedChat, ServiceError> {
+        let target = target.trim();
+        let library = self.models.library().await?;
+        let spec = match local_spec(&library, target) {
+            Err(ServiceError::Engine(EngineError::UnknownModel { .. }))
+                if !self.store.model_routes(target.to_owned()).await?.is_empty() =>
+            {
+                return Err(ServiceError::invalid(
+                    "model",
+                    format!("`{target}` is a remote provider's model; text completions run on local models only (use chat completions)"),
+                ));
+            }
+            other => other?,
+        };
+        if !self.store.provider_enabled("local".to_owned()).await? {
+            return Err(EngineError::ModelMissing("the local provider is disabled".into()).into());
+        }
+        let answerer = Answerer {
+            model: spec.name.clone(),
+            provider: "local".to_owned(),
+        };
+        let stream = self.engine.complete(&spec, prompt, request).await?;
+        Ok(RoutedChat {
+            stream: observe(stream, self.metrics.clone(), &answerer),
+            answerer,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// Frees a local model's memory on behalf of an Ollama `keep_alive`; false when it was not
+    /// loaded. Running generations finish first.
+    pub async fn release(&self, name: &str) -> Result<bool, ServiceError> {
+        let spec = local_spec(&self.models.library().await?, name)?;
+        Ok(self.engine.unload(&spec.path).await)
+    }
+
     /// Loads a local model now (admins), rather than on its first request.
     pub async fn load(&self, caller: &Identity, name: &str) -> Result<LoadedModel, ServiceError> {
         require_admin(caller, "only admins can load and unload models")?;

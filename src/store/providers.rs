@@ -22,6 +22,15 @@ pub struct Provider {
     pub has_stored_key: bool,
 }
 
+/// A remote provider's model, as the compatible APIs list it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RemoteModel {
+    pub model: String,
+    pub role: Option<String>,
+    pub provider: String,
+    pub context_size: i32,
+}
+
 /// A model a provider serves, with its provider: one candidate for the router.
 #[derive(Debug, Clone)]
 pub struct ModelRoute {
@@ -92,6 +101,27 @@ impl Store {
                         key_ciphertext: row.key_ciphertext,
                     })
                     .collect())
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Enabled models of enabled remote providers, by name: what the compatible APIs list
+    /// beside the local models. Names and roles only, never keys.
+    pub async fn remote_models(&self) -> Result<Vec<RemoteModel>, StoreError> {
+        self.run_system(move |conn| {
+            async move {
+                let rows: Vec<RemoteModel> = sqlx::query_as(
+                    "select m.name as model, m.role, p.name as provider, m.context_size
+                       from public.models m join public.providers p on p.id = m.provider_id
+                      where m.enabled and p.enabled and p.kind <> 'local'
+                      order by p.priority, p.name, m.name
+                      limit 500",
+                )
+                .fetch_all(conn)
+                .await?;
+                Ok(rows)
             }
             .boxed()
         })

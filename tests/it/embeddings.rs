@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Options, PASSWORD, Session, TestApp, error_code};
+use crate::support::{Options, PASSWORD, Session, TestApp, error_code, openai_error_code};
 
 const REFERENCE: &str = include_str!("../fixtures/embeddings/minilm-reference.json");
 
@@ -32,7 +32,8 @@ fn floats(values: &Value) -> Vec<f32> {
         .collect()
 }
 
-fn model_dir() -> PathBuf {
+/// The test embedding model's folder (`AGENTBOX_TEST_EMBEDDING_MODEL`).
+pub fn model_dir() -> PathBuf {
     let path = std::env::var("AGENTBOX_TEST_EMBEDDING_MODEL").unwrap_or_else(|_| {
         panic!(
             "AGENTBOX_TEST_EMBEDDING_MODEL is unset: run \
@@ -538,7 +539,7 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
             .send()
     };
 
-    // (body, code): 422 unless the code says otherwise.
+    // (body, code): 400 unless the code says otherwise (OpenAI's status for bad input).
     let cases = [
         (json!({ "input": "" }), "invalid_input"),
         (json!({ "input": [] }), "invalid_input"),
@@ -560,11 +561,11 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
         let status = if code == "payload_too_large" {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {
-            StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::BAD_REQUEST
         };
         let shown = body.to_string().chars().take(60).collect::<String>();
         let response = post(body).await.unwrap();
-        assert_eq!(error_code(response).await, (status, code.to_owned()), "{shown}");
+        assert_eq!(openai_error_code(response).await, (status, code.to_owned()), "{shown}");
     }
     let response = client
         .post(app.url("/v1/embeddings"))
@@ -575,7 +576,7 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
         .await
         .unwrap();
     assert_eq!(
-        error_code(response).await,
+        openai_error_code(response).await,
         (StatusCode::BAD_REQUEST, "invalid_json".into())
     );
     let response = client
@@ -585,7 +586,7 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
         .await
         .unwrap();
     assert_eq!(
-        error_code(response).await,
+        openai_error_code(response).await,
         (StatusCode::UNAUTHORIZED, "unauthenticated".into())
     );
 
@@ -615,7 +616,10 @@ async fn without_a_model_search_answers_503_with_a_stable_code() {
         ] {
             let response = session.post(path, body).await;
             let status = response.status();
-            let got: Value = response.json().await.unwrap();
+            let mut got: Value = response.json().await.unwrap();
+            if path.starts_with("/v1/") {
+                got = got["error"].take();
+            }
             assert_eq!(
                 (status, got["code"].as_str()),
                 (StatusCode::SERVICE_UNAVAILABLE, Some("embeddings_unavailable")),

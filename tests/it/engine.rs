@@ -291,7 +291,7 @@ async fn grammar_constrained_output_always_parses() {
             seed,
             ..SamplingParams::default()
         };
-        request.grammar = Some(grammar::tool_grammar(&tools, 100).unwrap());
+        request.grammar = Some(grammar::tool_grammar(&tools, 100, true).unwrap());
         let (text, _) = engine
             .generate(&spec(), request)
             .await

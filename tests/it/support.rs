@@ -349,3 +349,25 @@ pub async fn error_code(response: Response) -> (StatusCode, String) {
     );
     (status, code)
 }
+
+/// Reads an error of the OpenAI-compatible API (`{"error": {"message", "type", "param",
+/// "code"}}`) and checks its shape.
+pub async fn openai_error_code(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error body is JSON");
+    let error = &body["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()) && error["type"].is_string(),
+        "an OpenAI-shaped error: {body}"
+    );
+    (status, error["code"].as_str().expect("error has a code").to_owned())
+}
+
+/// Reads an error of the Ollama-compatible API (`{"error": "message"}`).
+pub async fn ollama_error(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error body is JSON");
+    let message = body["error"].as_str().expect("an Ollama-shaped error");
+    assert!(!message.is_empty(), "{body}");
+    (status, message.to_owned())
+}

@@ -467,8 +467,8 @@ fn sampler(model: &LlamaModel, params: &SamplingParams, ignore_eos: bool) -> Lla
         model.n_vocab(),
         params.repeat_last_n,
         params.repeat_penalty,
-        0.0,
-        0.0,
+        params.frequency_penalty,
+        params.presence_penalty,
     );
     if params.temperature <= 0.0 {
         return LlamaSampler::chain_simple([bias, penalties, LlamaSampler::greedy()]);

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::sse::SseEvent;
 use super::stream::{Clock, Decode, DecodeError};
-use crate::engine::chat::{ChatEvent, ChatRequest};
+use crate::engine::chat::{ChatEvent, ChatRequest, ToolUse};
 use crate::engine::{ChatMessage, EngineError, FinishReason, ToolCall};
 
 /// The body of `POST /v1/messages`.
@@ -38,6 +38,21 @@ pub(super) fn request_body(model: &str, request: &ChatRequest) -> Result<Value, 
             json!({ "name": tool.name, "description": tool.description, "input_schema": tool.parameters })
         });
         body.insert("tools".into(), tools.collect());
+        let choice = match &request.tool_use {
+            ToolUse::Auto => None,
+            ToolUse::None => Some(json!({ "type": "none" })),
+            ToolUse::Required => Some(json!({ "type": "any" })),
+            ToolUse::Named(name) => Some(json!({ "type": "tool", "name": name })),
+        };
+        if let Some(choice) = choice {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    if request.response_format.is_some() {
+        return Err(EngineError::InvalidRequest(
+            "Anthropic models have no JSON response format; describe the JSON in the prompt or use a tool"
+                .into(),
+        ));
     }
     Ok(Value::Object(body))
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::ProviderKind;
 use super::sse::SseEvent;
 use super::stream::{Clock, Decode, DecodeError};
-use crate::engine::chat::{ChatEvent, ChatRequest};
+use crate::engine::chat::{ChatEvent, ChatRequest, ResponseFormat, ToolUse};
 use crate::engine::{ChatMessage, FinishReason, ToolCall};
 
 /// The body of `POST /chat/completions`.
@@ -49,6 +49,18 @@ pub(super) fn request_body(kind: ProviderKind, model: &str, request: &ChatReques
             })
         });
         body.insert("tools".into(), tools.collect());
+        if let Some(choice) = tool_choice(&request.tool_use) {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    if let Some(format) = &request.response_format {
+        body.insert("response_format".into(), response_format(format));
+    }
+    if sampling.frequency_penalty != 0.0 {
+        body.insert("frequency_penalty".into(), json!(sampling.frequency_penalty));
+    }
+    if sampling.presence_penalty != 0.0 {
+        body.insert("presence_penalty".into(), json!(sampling.presence_penalty));
     }
     // llama-server and vLLM take llama.cpp's samplers too; `OpenAI` rejects unknown fields.
     if kind == ProviderKind::OpenAiCompatible {
@@ -57,6 +69,26 @@ pub(super) fn request_body(kind: ProviderKind, model: &str, request: &ChatReques
         body.insert("repeat_penalty".into(), json!(sampling.repeat_penalty));
     }
     Value::Object(body)
+}
+
+/// `tool_choice` as `OpenAI` spells it; `None` for the default (`auto`).
+fn tool_choice(tool_use: &ToolUse) -> Option<Value> {
+    match tool_use {
+        ToolUse::Auto => None,
+        ToolUse::None => Some(json!("none")),
+        ToolUse::Required => Some(json!("required")),
+        ToolUse::Named(name) => Some(json!({ "type": "function", "function": { "name": name } })),
+    }
+}
+
+fn response_format(format: &ResponseFormat) -> Value {
+    match format {
+        ResponseFormat::JsonObject => json!({ "type": "json_object" }),
+        ResponseFormat::JsonSchema { name, schema, strict } => json!({
+            "type": "json_schema",
+            "json_schema": { "name": name, "schema": schema, "strict": strict },
+        }),
+    }
 }
 
 fn message(message: &ChatMessage) -> Value {

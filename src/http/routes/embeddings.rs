@@ -14,7 +14,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, OpenAiError, OpenAiErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::service::ServiceError;
 
@@ -78,7 +78,7 @@ fn embedding_schema() -> impl Into<RefOr<Schema>> {
 }
 
 /// The texts of `input`: one string or an array of strings (token arrays are not supported).
-fn texts(input: Value) -> Result<Vec<String>, ServiceError> {
+pub(crate) fn texts(input: Value) -> Result<Vec<String>, ServiceError> {
     let wrong = || {
         ServiceError::invalid(
             "input",
@@ -110,15 +110,18 @@ fn texts(input: Value) -> Result<Vec<String>, ServiceError> {
     request_body = EmbeddingsBody,
     responses(
         (status = 200, description = "One vector per input text", body = EmbeddingsResponse),
-        (status = 422, description = "An invalid `input`, `encoding_format` or `dimensions` (`invalid_input`)", body = ErrorBody),
-        (status = 503, description = "The embedding model is not ready (`embeddings_unavailable`)", body = ErrorBody),
+        (status = 400, description = "An invalid `input`, `encoding_format` or `dimensions` (`invalid_input`)", body = OpenAiErrorBody),
+        (status = 401, description = "No or a wrong API key (`unauthenticated`)", body = OpenAiErrorBody),
+        (status = 503, description = "The embedding model is not ready (`embeddings_unavailable`)", body = OpenAiErrorBody),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(_identity): Caller,
-    ApiJson(body): ApiJson<EmbeddingsBody>,
-) -> Result<Json<EmbeddingsResponse>, ApiError> {
+    caller: Result<Caller, ApiError>,
+    body: Result<ApiJson<EmbeddingsBody>, ApiError>,
+) -> Result<Json<EmbeddingsResponse>, OpenAiError> {
+    let Caller(_identity) = caller?;
+    let ApiJson(body) = body?;
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
@@ -162,7 +162,15 @@ struct Follow {
     first: bool,
 }
 
-fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
+/// A pull's state as it changes, once now and then at every change, ending with a finished
+/// state; `stopped` marks a pull whose task went away before it finished.
+pub(crate) struct Followed {
+    pub state: PullState,
+    pub stopped: bool,
+}
+
+/// The states of a pull, for the SSE events here and Ollama's `/api/pull` lines.
+pub(crate) fn follow(handle: PullHandle) -> impl Stream<Item = Followed> {
     let PullHandle { updates, .. } = handle;
     futures::stream::unfold(Some(Follow { updates, first: true }), |follow| async move {
         let mut follow = follow?;
@@ -172,8 +180,16 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
         }
         follow.first = false;
         let state = follow.updates.borrow_and_update().clone();
+        let stopped = ended && !state.is_finished();
+        let next = (!state.is_finished() && !ended).then_some(follow);
+        Some((Followed { state, stopped }, next))
+    })
+}
+
+fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
+    follow(handle).map(|Followed { state, stopped }| {
         let event = match &state {
-            _ if ended && !state.is_finished() => error_event(
+            _ if stopped => error_event(
                 "pull_stopped",
                 "the download stopped unexpectedly; start it again to resume",
             ),
@@ -195,8 +211,7 @@ fn events(handle: PullHandle) -> impl Stream<Item = Result<Event, Infallible>> {
                 error_event(code, &message)
             }
         };
-        let next = (!state.is_finished() && !ended).then_some(follow);
-        Some((Ok(event), next))
+        Ok(event)
     })
 }
 

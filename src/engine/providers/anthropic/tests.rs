@@ -54,6 +54,7 @@ fn the_request_separates_the_system_prompt_and_merges_tool_results() {
             top_k: 20,
             ..SamplingParams::default()
         },
+        ..ChatRequest::new(Vec::new())
     };
     let body = request_body("claude-x", &request).unwrap();
     assert_eq!(

@@ -43,6 +43,7 @@ fn conversation() -> ChatRequest {
             seed: 7,
             ..SamplingParams::default()
         },
+        ..ChatRequest::new(Vec::new())
     }
 }
 
@@ -250,4 +251,30 @@ fn an_error_mid_stream_and_a_stream_that_stops_short_are_errors() {
 
     let short = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
     assert!(matches!(decode(short, 10), Err(DecodeError::Unavailable(_))));
+}
+
+#[test]
+fn tool_choice_response_format_and_penalties_pass_through() {
+    let mut request = conversation();
+    request.tool_use = crate::engine::chat::ToolUse::Named("get_weather".into());
+    request.response_format = Some(crate::engine::chat::ResponseFormat::JsonSchema {
+        name: "weather".into(),
+        schema: json!({ "type": "object" }),
+        strict: true,
+    });
+    request.sampling.frequency_penalty = 0.5;
+    request.sampling.presence_penalty = -0.25;
+    let body = request_body(ProviderKind::OpenAi, "gpt-x", &request);
+    assert_eq!(
+        body["tool_choice"],
+        json!({ "type": "function", "function": { "name": "get_weather" } })
+    );
+    assert_eq!(
+        body["response_format"],
+        json!({ "type": "json_schema", "json_schema": { "name": "weather", "schema": { "type": "object" }, "strict": true } })
+    );
+    assert_eq!(body["frequency_penalty"], json!(0.5));
+    assert_eq!(body["presence_penalty"], json!(-0.25));
+    // The default is left to the server.
+    assert!(request_body(ProviderKind::OpenAi, "gpt-x", &conversation()).get("tool_choice").is_none());
 }
