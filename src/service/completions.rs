@@ -15,7 +15,7 @@ use super::chat::{ChatRun, ChatService};
 use super::inference::{InferenceService, RoutedChat};
 use super::models::ModelService;
 use crate::domain::Identity;
-use crate::engine::ChatMessage;
+use crate::engine::{ChatMessage, EngineError};
 use crate::engine::chat::ChatRequest;
 use crate::engine::library::Removed;
 use crate::engine::llama::LoadedModel;
@@ -163,7 +163,11 @@ impl CompletionService {
             Ok(routed) => Ok(record::recorded(routed, self.store.clone(), caller.user_id(), started)),
             Err(err) => {
                 // Refusals of the request itself (bad input) are not model calls.
-                if !matches!(err, ServiceError::InvalidInput { .. }) {
+                let refused = matches!(
+                    err,
+                    ServiceError::InvalidInput { .. } | ServiceError::Engine(EngineError::InvalidRequest(_))
+                );
+                if !refused {
                     record::record_refusal(&self.store, caller.user_id(), target, started, err.to_string());
                 }
                 Err(err)

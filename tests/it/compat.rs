@@ -24,12 +24,19 @@ pub struct CompatApp {
 
 impl CompatApp {
     pub async fn start(slots: u32) -> Self {
+        Self::start_with(slots, Vec::new()).await
+    }
+
+    /// The same with more settings (e.g. the embedding model).
+    pub async fn start_with(slots: u32, extra_env: Vec<(String, String)>) -> Self {
+        let mut env = vec![
+            ("AGENTBOX_ENGINE_THREADS".into(), "1".into()),
+            ("AGENTBOX_ENGINE_SLOTS".into(), slots.to_string()),
+            ("AGENTBOX_ENGINE_CONTEXT_PER_SLOT".into(), "4096".into()),
+        ];
+        env.extend(extra_env);
         let app = TestApp::start_with(Options {
-            extra_env: vec![
-                ("AGENTBOX_ENGINE_THREADS".into(), "1".into()),
-                ("AGENTBOX_ENGINE_SLOTS".into(), slots.to_string()),
-                ("AGENTBOX_ENGINE_CONTEXT_PER_SLOT".into(), "4096".into()),
-            ],
+            extra_env: env,
             ..Options::default()
         })
         .await;
@@ -50,6 +57,16 @@ impl CompatApp {
 
     pub fn post(&self, path: &str, body: &Value) -> RequestBuilder {
         self.client.post(self.app.url(path)).bearer_auth(&self.key).json(body)
+    }
+
+    /// The JSON answer of a GET.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The JSON answer of a POST.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.post(path, body).send().await.unwrap().json().await.unwrap()
     }
 
     /// The `llm_evaluations` rows of calls made without an agent, oldest first.

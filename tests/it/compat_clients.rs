@@ -8,15 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentbox::engine::catalog::ModelRole;
 use serde_json::Value;
 
 use crate::chat::scripted::ScriptedModel;
 use crate::chat::{analyst_app, revenue_question_script};
-use crate::support::{Options, TestApp};
+use crate::compat::{CompatApp, MODEL};
+use crate::support::TestApp;
 
-/// The imported test model's name.
-const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
 /// The test embedding model's name.
 const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 /// What the scripted analyst answers from the sample data's KPI results.
@@ -103,30 +101,11 @@ impl Client {
     }
 }
 
-/// The platform with the real test model imported as the `fast` role and the test embedding
-/// model, on one engine thread and slot; returns it with an API key of the admin's.
-async fn real_model_app() -> (TestApp, String) {
-    let app = TestApp::start_with(Options {
-        extra_env: vec![
-            ("AGENTBOX_ENGINE_THREADS".into(), "1".into()),
-            ("AGENTBOX_ENGINE_SLOTS".into(), "1".into()),
-            ("AGENTBOX_ENGINE_CONTEXT_PER_SLOT".into(), "4096".into()),
-            (
-                "AGENTBOX_EMBEDDINGS_MODEL".into(),
-                crate::embeddings::model_dir().display().to_string(),
-            ),
-        ],
-        ..Options::default()
-    })
-    .await;
-    let admin = app.setup_admin().await;
-    app.services()
-        .models
-        .import(crate::engine::test_model(), Some(ModelRole::Fast))
-        .await
-        .expect("the test model imports");
-    let key = admin.api_key("clients", &["read", "write"]).await;
-    (app, key)
+/// The platform with the real test model as the `fast` role and the test embedding model, on
+/// one engine thread and slot, with an API key of the admin's.
+async fn real_model_app() -> CompatApp {
+    let embeddings = crate::embeddings::model_dir().display().to_string();
+    CompatApp::start_with(1, vec![("AGENTBOX_EMBEDDINGS_MODEL".into(), embeddings)]).await
 }
 
 /// The strings of a JSON array.
@@ -188,8 +167,8 @@ fn assert_two_vectors(seen: &Value) {
 /// `OpenAI`-shaped errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_sdk_drives_v1_on_the_real_model() {
-    let (app, key) = real_model_app().await;
-    let sdk = Client::openai(&app, &key);
+    let compat = real_model_app().await;
+    let sdk = Client::openai(&compat.app, &compat.key);
 
     let models = sdk.run("models", MODEL).await;
     let ids = strings(&models["ids"]);
@@ -245,7 +224,7 @@ async fn the_openai_sdk_drives_v1_on_the_real_model() {
             "{case}: {seen}"
         );
     }
-    app.stop().await;
+    compat.stop().await;
 }
 
 /// The official `OpenAI` SDK asks the analyst agent (`agent:analyst`) the acceptance question,
@@ -283,8 +262,8 @@ async fn the_openai_sdk_asks_the_analyst_agent_and_gets_the_answer_from_the_data
 /// message of Ollama's `{"error": "..."}` bodies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ollama_library_drives_api_on_the_real_model() {
-    let (app, key) = real_model_app().await;
-    let ollama = Client::ollama(&app, &key);
+    let compat = real_model_app().await;
+    let ollama = Client::ollama(&compat.app, &compat.key);
 
     let version = ollama.run("version", MODEL).await;
     assert!(version["version"].is_string(), "{version}");
@@ -345,5 +324,5 @@ async fn the_ollama_library_drives_api_on_the_real_model() {
             "{case}: {errors}"
         );
     }
-    app.stop().await;
+    compat.stop().await;
 }

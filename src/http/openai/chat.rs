@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::stream::{self, ChatCompletion};
 use crate::engine::ChatMessage;
 use crate::engine::chat::{ChatRequest, ResponseFormat, ToolUse};
-use crate::engine::request::ToolCall;
+use crate::engine::ToolCall;
 use crate::http::AppState;
 use crate::http::compat::{Answer, ToolBody, invalid, tool_specs, unsupported};
 use crate::http::error::{ApiError, OpenAiError, OpenAiErrorBody};
@@ -49,20 +49,8 @@ pub struct ChatCompletionBody {
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub max_completion_tokens: Option<u32>,
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    #[serde(default)]
-    pub top_p: Option<f32>,
-    #[serde(default)]
-    pub seed: Option<i64>,
-    /// A string or up to 16 strings.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub stop: Option<Value>,
-    #[serde(default)]
-    pub frequency_penalty: Option<f32>,
-    #[serde(default)]
-    pub presence_penalty: Option<f32>,
+    #[serde(flatten)]
+    pub sampling: SamplingBody,
     /// Only 1.
     #[serde(default)]
     pub n: Option<u32>,
@@ -79,6 +67,50 @@ pub struct ChatCompletionBody {
     /// Accepted; calls are made one at a time.
     #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
+}
+
+/// The sampling fields chat and text completions share.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SamplingBody {
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    /// A string or up to 16 strings.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub stop: Option<Value>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default)]
+    pub presence_penalty: Option<f32>,
+}
+
+impl SamplingBody {
+    /// Sets the request's stop strings and sampler; out-of-range values are refused.
+    pub fn apply(&self, request: &mut ChatRequest) -> Result<(), ApiError> {
+        request.stop = stops(self.stop.as_ref())?;
+        let sampling = &mut request.sampling;
+        if let Some(temperature) = self.temperature {
+            sampling.temperature = in_range("temperature", temperature, 0.0, 2.0)?;
+        }
+        if let Some(top_p) = self.top_p {
+            sampling.top_p = in_range("top_p", top_p, 0.0, 1.0)?;
+        }
+        if let Some(penalty) = self.frequency_penalty {
+            sampling.frequency_penalty = in_range("frequency_penalty", penalty, -2.0, 2.0)?;
+        }
+        if let Some(penalty) = self.presence_penalty {
+            sampling.presence_penalty = in_range("presence_penalty", penalty, -2.0, 2.0)?;
+        }
+        if let Some(seed) = self.seed {
+            // Any integer is a seed; the engine's are 32-bit.
+            sampling.seed = u32::try_from(seed.rem_euclid(1 << 32)).unwrap_or_default();
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -196,24 +228,7 @@ fn chat_request(body: ChatCompletionBody, default_max: u32) -> Result<ChatReques
     if request.max_tokens == 0 {
         return Err(invalid("max_tokens", "max_tokens must be at least 1"));
     }
-    request.stop = stops(body.stop.as_ref())?;
-    let sampling = &mut request.sampling;
-    if let Some(temperature) = body.temperature {
-        sampling.temperature = in_range("temperature", temperature, 0.0, 2.0)?;
-    }
-    if let Some(top_p) = body.top_p {
-        sampling.top_p = in_range("top_p", top_p, 0.0, 1.0)?;
-    }
-    if let Some(penalty) = body.frequency_penalty {
-        sampling.frequency_penalty = in_range("frequency_penalty", penalty, -2.0, 2.0)?;
-    }
-    if let Some(penalty) = body.presence_penalty {
-        sampling.presence_penalty = in_range("presence_penalty", penalty, -2.0, 2.0)?;
-    }
-    if let Some(seed) = body.seed {
-        // Any integer is a seed; the engine's are 32-bit.
-        sampling.seed = u32::try_from(seed.rem_euclid(1 << 32)).unwrap_or_default();
-    }
+    body.sampling.apply(&mut request)?;
     Ok(request)
 }
 
@@ -436,7 +451,7 @@ fn response_format(format: Option<&Value>) -> Result<Option<ResponseFormat>, Api
 }
 
 /// `stop`: a string or a list of strings.
-pub(super) fn stops(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
+fn stops(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
     let wrong = || invalid("stop", format!("stop must be a string or a list of at most {MAX_STOPS} non-empty strings"));
     let stops: Vec<String> = match stop {
         None | Some(Value::Null) => Vec::new(),
@@ -453,7 +468,7 @@ pub(super) fn stops(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
     Ok(stops)
 }
 
-pub(super) fn in_range(field: &'static str, value: f32, low: f32, high: f32) -> Result<f32, ApiError> {
+fn in_range(field: &'static str, value: f32, low: f32, high: f32) -> Result<f32, ApiError> {
     if (low..=high).contains(&value) {
         Ok(value)
     } else {

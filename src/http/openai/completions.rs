@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::chat::{in_range, stops};
+use super::chat::SamplingBody;
 use super::stream::{Usage, completion_id, finish_reason};
 use crate::engine::chat::ChatRequest;
 use crate::http::AppState;
@@ -32,19 +32,8 @@ pub struct CompletionBody {
     pub prompt: Value,
     #[serde(default)]
     pub max_tokens: Option<u32>,
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    #[serde(default)]
-    pub top_p: Option<f32>,
-    #[serde(default)]
-    pub seed: Option<i64>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub stop: Option<Value>,
-    #[serde(default)]
-    pub frequency_penalty: Option<f32>,
-    #[serde(default)]
-    pub presence_penalty: Option<f32>,
+    #[serde(flatten)]
+    pub sampling: SamplingBody,
     #[serde(default)]
     pub stream: bool,
     #[serde(default)]
@@ -176,23 +165,7 @@ fn completion_request(body: CompletionBody) -> Result<(String, ChatRequest), Api
     if request.max_tokens == 0 {
         return Err(invalid("max_tokens", "max_tokens must be at least 1"));
     }
-    request.stop = stops(body.stop.as_ref())?;
-    let sampling = &mut request.sampling;
-    if let Some(temperature) = body.temperature {
-        sampling.temperature = in_range("temperature", temperature, 0.0, 2.0)?;
-    }
-    if let Some(top_p) = body.top_p {
-        sampling.top_p = in_range("top_p", top_p, 0.0, 1.0)?;
-    }
-    if let Some(penalty) = body.frequency_penalty {
-        sampling.frequency_penalty = in_range("frequency_penalty", penalty, -2.0, 2.0)?;
-    }
-    if let Some(penalty) = body.presence_penalty {
-        sampling.presence_penalty = in_range("presence_penalty", penalty, -2.0, 2.0)?;
-    }
-    if let Some(seed) = body.seed {
-        sampling.seed = u32::try_from(seed.rem_euclid(1 << 32)).unwrap_or_default();
-    }
+    body.sampling.apply(&mut request)?;
     Ok((prompt, request))
 }
 

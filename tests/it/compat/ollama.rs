@@ -16,20 +16,20 @@ fn lines(body: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_show_and_paths_beside_the_platform_api() {
     let compat = CompatApp::start(1).await;
-    let version: Value = compat.get("/api/version").send().await.unwrap().json().await.unwrap();
+    let version = compat.get_json("/api/version").await;
     assert!(version["version"].is_string());
-    let tags: Value = compat.get("/api/tags").send().await.unwrap().json().await.unwrap();
+    let tags = compat.get_json("/api/tags").await;
     let local = tags["models"].as_array().unwrap().iter().find(|m| m["name"] == MODEL).expect("the model is listed");
     assert_eq!(local["details"]["format"], "gguf");
     assert_eq!(local["details"]["family"], "llama");
     assert!(local["size"].as_u64().unwrap() > 50_000_000);
     assert!(tags["models"].as_array().unwrap().iter().any(|m| m["name"] == "agent:analyst"));
 
-    let show: Value = compat.post("/api/show", &json!({"model": "fast"})).send().await.unwrap().json().await.unwrap();
+    let show = compat.post_json("/api/show", &json!({"model": "fast"})).await;
     assert!(show["template"].as_str().unwrap().contains("im_start"), "{show}");
     assert_eq!(show["model_info"]["general.architecture"], "llama");
     assert_eq!(show["model_info"]["agentbox.answered_by"], MODEL);
-    let agent: Value = compat.post("/api/show", &json!({"name": "agent:analyst"})).send().await.unwrap().json().await.unwrap();
+    let agent = compat.post_json("/api/show", &json!({"name": "agent:analyst"})).await;
     assert!(agent["system"].as_str().is_some_and(|s| !s.is_empty()), "{agent}");
 
     // The platform API is still there, and unknown Ollama-looking paths are JSON, not the app.
@@ -63,30 +63,16 @@ async fn chat_and_generate_stream_ndjson_and_keep_alive_loads_and_unloads() {
     let streamed: String = lines.iter().filter_map(|l| l["message"]["content"].as_str()).collect();
     assert!(!streamed.is_empty());
 
-    let whole: Value = compat
-        .post("/api/generate", &json!({"model": "fast", "prompt": "Say hello.", "stream": false,
-            "options": {"temperature": 0, "num_predict": 16, "seed": 7}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole = compat.post_json("/api/generate", &json!({"model": "fast", "prompt": "Say hello.", "stream": false,
+            "options": {"temperature": 0, "num_predict": 16, "seed": 7}})).await;
     assert_eq!(whole["done"], true);
     assert_eq!(whole["response"].as_str(), Some(streamed.as_str()), "the same greedy answer");
 
-    let called: Value = compat
-        .post("/api/chat", &json!({"model": "fast", "stream": false,
+    let called = compat.post_json("/api/chat", &json!({"model": "fast", "stream": false,
             "messages": [{"role": "user", "content": "Weather in Paris?"}],
             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}],
-            "options": {"temperature": 0, "num_predict": 64}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+            "options": {"temperature": 0, "num_predict": 64}})).await;
     let calls = called["message"]["tool_calls"].as_array().cloned().unwrap_or_default();
     for call in &calls {
         assert_eq!(call["function"]["name"], "get_weather");
@@ -95,31 +81,17 @@ async fn chat_and_generate_stream_ndjson_and_keep_alive_loads_and_unloads() {
     assert!(!calls.is_empty() || !called["message"]["content"].as_str().unwrap().is_empty());
 
     // keep_alive 0 unloads; an empty request with a duration loads until then.
-    let unload: Value = compat
-        .post("/api/generate", &json!({"model": MODEL, "keep_alive": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unload = compat.post_json("/api/generate", &json!({"model": MODEL, "keep_alive": 0})).await;
     assert_eq!(unload["done_reason"], "unload");
     let ps = eventually(
-        || async { compat.get("/api/ps").send().await.unwrap().json::<Value>().await.unwrap() },
+        || compat.get_json("/api/ps"),
         |ps| ps["models"].as_array().is_some_and(Vec::is_empty),
     )
     .await;
     assert_eq!(ps["models"], json!([]), "unloaded");
-    let load: Value = compat
-        .post("/api/chat", &json!({"model": MODEL, "messages": [], "keep_alive": "5m"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let load = compat.post_json("/api/chat", &json!({"model": MODEL, "messages": [], "keep_alive": "5m"})).await;
     assert_eq!(load["done_reason"], "load");
-    let ps: Value = compat.get("/api/ps").send().await.unwrap().json().await.unwrap();
+    let ps = compat.get_json("/api/ps").await;
     assert_eq!(ps["models"][0]["name"], MODEL, "{ps}");
     assert!(ps["models"][0]["expires_at"].is_string(), "{ps}");
     compat.stop().await;

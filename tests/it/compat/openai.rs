@@ -32,15 +32,15 @@ fn sse_data(body: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_list_local_models_roles_and_agents() {
     let compat = CompatApp::start(1).await;
-    let list: Value = compat.get("/v1/models").send().await.unwrap().json().await.unwrap();
+    let list = compat.get_json("/v1/models").await;
     assert_eq!(list["object"], "list");
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     for id in [MODEL, "fast", "reasoning", "code", "agent:assistant", "agent:analyst", "agent:coder"] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
-    let analyst: Value = compat.get("/v1/models/agent:analyst").send().await.unwrap().json().await.unwrap();
+    let analyst = compat.get_json("/v1/models/agent:analyst").await;
     assert_eq!((analyst["object"].as_str(), analyst["kind"].as_str()), (Some("model"), Some("agent")));
-    let local: Value = compat.get(&format!("/v1/models/{MODEL}")).send().await.unwrap().json().await.unwrap();
+    let local = compat.get_json(&format!("/v1/models/{MODEL}")).await;
     assert!(local["created"].as_i64().unwrap() > 1_600_000_000, "{local}");
 
     let missing = compat.get("/v1/models/nope").send().await.unwrap();
@@ -55,14 +55,7 @@ async fn models_list_local_models_roles_and_agents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     let compat = CompatApp::start(1).await;
-    let whole: Value = compat
-        .post("/v1/chat/completions", &greedy("What is the capital of France?", 24))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole = compat.post_json("/v1/chat/completions", &greedy("What is the capital of France?", 24)).await;
     assert!(whole["id"].as_str().unwrap().starts_with("chatcmpl-"), "{whole}");
     assert_eq!(whole["object"], "chat.completion");
     assert_eq!(whole["model"], MODEL);
@@ -98,14 +91,7 @@ async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     assert_eq!(usage_chunk["usage"], whole["usage"]);
     assert!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_string());
 
-    let legacy: Value = compat
-        .post("/v1/completions", &json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let legacy = compat.post_json("/v1/completions", &json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})).await;
     assert_eq!(legacy["object"], "text_completion");
     assert!(!legacy["choices"][0]["text"].as_str().unwrap().is_empty(), "{legacy}");
     assert!(legacy["usage"]["completion_tokens"].as_u64().unwrap() <= 8);
@@ -129,7 +115,7 @@ async fn response_formats_and_tool_choice_go_through_the_grammar() {
         "type": "object",
         "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
         "required": ["name", "age"], "additionalProperties": false}}});
-    let answer: Value = compat.post("/v1/chat/completions", &body).send().await.unwrap().json().await.unwrap();
+    let answer = compat.post_json("/v1/chat/completions", &body).await;
     let person: Value = serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert!(person["name"].is_string() && person["age"].is_i64(), "{person}");
 
@@ -137,7 +123,7 @@ async fn response_formats_and_tool_choice_go_through_the_grammar() {
     body["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}]);
     body["tool_choice"] = json!("required");
-    let answer: Value = compat.post("/v1/chat/completions", &body).send().await.unwrap().json().await.unwrap();
+    let answer = compat.post_json("/v1/chat/completions", &body).await;
     let choice = &answer["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls", "{answer}");
     let call = &choice["message"]["tool_calls"][0];
@@ -239,14 +225,7 @@ async fn a_client_that_disconnects_stops_the_generation() {
     drop(stream);
 
     let started = Instant::now();
-    let next: Value = compat
-        .post("/v1/chat/completions", &greedy("Say hi.", 4))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next = compat.post_json("/v1/chat/completions", &greedy("Say hi.", 4)).await;
     assert!(next["choices"][0]["message"]["content"].is_string(), "{next}");
     // 3,500 tokens at this model's speed take well over a minute on one thread.
     assert!(started.elapsed() < Duration::from_secs(30), "the slot was freed: {:?}", started.elapsed());
