@@ -25,7 +25,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -153,7 +154,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(CompressionLayer::new())
+        // Streams are not compressed: an encoder holds small writes back, and a token or an NDJSON
+        // line must reach the client when it is made (`text/event-stream` is left out by default).
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson")),
+        ))
         .layer(axum::middleware::from_fn_with_state(tls, security::add_headers))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         // Outside the panic catcher, so a handler that panicked is counted with its 500.

@@ -161,8 +161,9 @@ fn finish_tool_answer(
             };
             Ok((vec![ChatEvent::ToolCall(call)], FinishReason::ToolCalls))
         }
-        // A text answer cut by max_tokens: its text has streamed, the JSON just never closed.
-        Err(_) if finish == FinishReason::Length && !answer.released().is_empty() => Ok((Vec::new(), finish)),
+        // An answer cut by max_tokens never closed its JSON: what streamed of a text stands, a
+        // call that was cut is no call, and the finish says `length` (as `OpenAI` answers).
+        Err(_) if finish == FinishReason::Length => Ok((Vec::new(), finish)),
         Err(err) => Err(err),
     }
 }

@@ -40,7 +40,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A stream of JSON objects as `application/x-ndjson`, one per line.
 fn ndjson<T: Serialize + Send + 'static>(lines: impl Stream<Item = T> + Send + 'static) -> Response {
-    let body = lines.map(|line| {
+    // Fused: a body may be polled once more after its end.
+    let body = lines.fuse().map(|line| {
         let mut bytes = serde_json::to_vec(&line).unwrap_or_else(|_| b"{}".to_vec());
         bytes.push(b'\n');
         Ok::<_, std::convert::Infallible>(Bytes::from(bytes))

@@ -23,7 +23,9 @@ fn yes() -> bool {
     true
 }
 
+/// `think` is accepted and ignored (a model that thinks writes it in its answer).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaChatBody)]
 pub struct ChatBody {
     /// A model name, a role, or `agent:<name>`.
     pub model: String,
@@ -44,13 +46,10 @@ pub struct ChatBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub keep_alive: Option<Value>,
-    /// Accepted; models that think write it in the answer.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub think: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaMessageBody)]
 pub struct MessageBody {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -67,11 +66,13 @@ pub struct MessageBody {
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[schema(as = OllamaToolCallBody)]
 pub struct ToolCallBody {
     pub function: FunctionCallBody,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[schema(as = OllamaFunctionCallBody)]
 pub struct FunctionCallBody {
     pub name: String,
     /// The arguments (a JSON object).
@@ -79,7 +80,9 @@ pub struct FunctionCallBody {
     pub arguments: Value,
 }
 
+/// `think` is accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaGenerateBody)]
 pub struct GenerateBody {
     /// A model name, a role, or `agent:<name>`.
     pub model: String,
@@ -113,13 +116,11 @@ pub struct GenerateBody {
     /// Not supported: a non-empty list is refused.
     #[serde(default)]
     pub images: Option<Vec<String>>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub think: Option<Value>,
 }
 
 /// The timings and counts of a finished answer (durations in nanoseconds).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaStats)]
 pub struct Stats {
     pub total_duration: u64,
     pub load_duration: u64,
@@ -143,6 +144,7 @@ impl Stats {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaAssistantMessage)]
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
@@ -153,6 +155,7 @@ pub struct AssistantMessage {
 
 /// One line of a chat answer; the last has `done: true`, `done_reason` and the stats.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaChatLine)]
 pub struct ChatLine {
     pub model: String,
     pub created_at: String,
@@ -167,6 +170,7 @@ pub struct ChatLine {
 
 /// One line of a generated answer; the last has `done: true`, `done_reason` and the stats.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaGenerateLine)]
 pub struct GenerateLine {
     pub model: String,
     pub created_at: String,

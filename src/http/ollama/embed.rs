@@ -16,26 +16,18 @@ use crate::http::error::{ApiError, OllamaError, OllamaErrorBody};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::routes::embeddings::texts;
 
+/// `model` is accepted whatever it names; `truncate` (texts longer than the model's window are
+/// always truncated), `options` and `keep_alive` are accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaEmbedBody)]
 pub struct EmbedBody {
-    /// Accepted whatever it names.
-    #[serde(default)]
-    pub model: Option<String>,
     /// One text or a list of texts.
     #[schema(value_type = Object)]
     pub input: Value,
-    /// Accepted: texts longer than the model's window are always truncated.
-    #[serde(default)]
-    pub truncate: Option<bool>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub options: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub keep_alive: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaEmbed)]
 pub struct Embed {
     /// The model that made the vectors.
     pub model: String,
@@ -76,14 +68,15 @@ pub async fn embed(
     }))
 }
 
+/// `model` is accepted whatever it names.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaEmbeddingsBody)]
 pub struct EmbeddingsBody {
-    #[serde(default)]
-    pub model: Option<String>,
     pub prompt: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaEmbedding)]
 pub struct Embedding {
     pub embedding: Vec<f32>,
 }

@@ -21,6 +21,7 @@ use crate::service::completions::{CardKind, GgufFacts, ModelCard};
 use crate::service::models::PullState;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaVersion)]
 pub struct Version {
     /// The Ollama API version followed.
     pub version: &'static str,
@@ -45,6 +46,7 @@ pub async fn version(caller: Result<Caller, ApiError>) -> Result<Json<Version>, 
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaDetails)]
 pub struct Details {
     pub parent_model: String,
     /// `gguf` for local models; empty for the others.
@@ -57,6 +59,7 @@ pub struct Details {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaTagModel)]
 pub struct TagModel {
     pub name: String,
     pub model: String,
@@ -68,6 +71,7 @@ pub struct TagModel {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaTags)]
 pub struct Tags {
     pub models: Vec<TagModel>,
 }
@@ -122,6 +126,7 @@ pub async fn tags(State(state): State<AppState>, caller: Result<Caller, ApiError
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaRunningModel)]
 pub struct RunningModel {
     #[serde(flatten)]
     pub tag: TagModel,
@@ -134,6 +139,7 @@ pub struct RunningModel {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaRunning)]
 pub struct Running {
     pub models: Vec<RunningModel>,
 }
@@ -187,21 +193,18 @@ pub async fn running(
     Ok(Json(Running { models }))
 }
 
+/// `verbose` and `insecure` are accepted and ignored (downloads are always checked).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OllamaNameBody)]
 pub struct NameBody {
     /// The model (`name` is accepted too, as older clients send it).
     #[serde(default)]
     pub model: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
-    pub verbose: Option<bool>,
     /// For `/api/pull`: status lines unless false.
     #[serde(default)]
     pub stream: Option<bool>,
-    /// Accepted and ignored (downloads are always checked).
-    #[serde(default)]
-    pub insecure: Option<bool>,
 }
 
 impl NameBody {
@@ -217,6 +220,7 @@ impl NameBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaShow)]
 pub struct Show {
     pub modelfile: String,
     pub parameters: String,
@@ -283,6 +287,7 @@ pub async fn show(
 
 /// One of Ollama's pull status lines.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OllamaPullStatus)]
 pub struct PullStatus {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]

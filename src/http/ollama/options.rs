@@ -16,9 +16,11 @@ use crate::service::completions::Residency;
 /// Answer tokens when `num_predict` is unset or unlimited.
 const DEFAULT_PREDICT: u32 = 1024;
 
-/// Ollama's model options; others (e.g. `num_thread`, `mirostat`) are accepted and ignored,
-/// as Ollama does with options a runner does not use.
+/// Ollama's model options; others (`num_ctx`: the model's configured context applies;
+/// `num_thread`, `mirostat`...) are accepted and ignored, as Ollama does with options a runner
+/// does not use.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = OllamaOptions)]
 pub struct Options {
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
@@ -26,8 +28,6 @@ pub struct Options {
     pub min_p: Option<f32>,
     /// Answer tokens at most; -1 or -2: as many as the context allows (up to 1,024).
     pub num_predict: Option<i64>,
-    /// Accepted; the model's configured context applies (`engine.context_per_slot`).
-    pub num_ctx: Option<u32>,
     pub seed: Option<i64>,
     pub stop: Option<Vec<String>>,
     pub repeat_penalty: Option<f32>,

@@ -26,6 +26,8 @@ const MAX_TOOLS: usize = 128;
 /// The most stop sequences.
 const MAX_STOPS: usize = 16;
 
+/// Other fields are accepted and ignored, among them `user` (the caller is the API key's user),
+/// `parallel_tool_calls` (calls are made one at a time), `store` and `metadata`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionBody {
     /// A model name, a role (`fast`, `reasoning`, `code`) or `agent:<name>` (see `GET /v1/models`).
@@ -54,9 +56,6 @@ pub struct ChatCompletionBody {
     /// Only 1.
     #[serde(default)]
     pub n: Option<u32>,
-    /// Accepted; the caller is the API key's user.
-    #[serde(default)]
-    pub user: Option<String>,
     /// Not supported: `true` is refused.
     #[serde(default)]
     pub logprobs: Option<bool>,
@@ -64,9 +63,6 @@ pub struct ChatCompletionBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub logit_bias: Option<Value>,
-    /// Accepted; calls are made one at a time.
-    #[serde(default)]
-    pub parallel_tool_calls: Option<bool>,
 }
 
 /// The sampling fields chat and text completions share.
@@ -120,7 +116,9 @@ pub struct StreamOptions {
     pub include_usage: bool,
 }
 
+/// `name` is accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpenAiMessage)]
 pub struct MessageBody {
     /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -132,11 +130,10 @@ pub struct MessageBody {
     pub tool_calls: Option<Vec<ToolCallBody>>,
     #[serde(default)]
     pub tool_call_id: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpenAiToolCall)]
 pub struct ToolCallBody {
     pub id: String,
     #[serde(rename = "type", default)]
@@ -145,6 +142,7 @@ pub struct ToolCallBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpenAiFunctionCall)]
 pub struct FunctionCallBody {
     pub name: String,
     /// The arguments as a JSON string.

@@ -23,6 +23,7 @@ use crate::service::completions::Target;
 /// `OpenAI`'s default.
 const DEFAULT_MAX_TOKENS: u32 = 16;
 
+/// Other fields (`user`...) are accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionBody {
     /// A local model's name or a role.
@@ -53,8 +54,6 @@ pub struct CompletionBody {
     /// Only 1.
     #[serde(default)]
     pub best_of: Option<u32>,
-    #[serde(default)]
-    pub user: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

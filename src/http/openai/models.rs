@@ -12,6 +12,7 @@ use crate::http::extract::{ApiPath, Caller};
 use crate::service::completions::{CardKind, ModelCard};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OpenAiModel)]
 pub struct ModelObject {
     /// The name to send as `model`.
     pub id: String,
@@ -31,6 +32,7 @@ pub struct ModelObject {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OpenAiModelList)]
 pub struct ModelList {
     /// Always `list`.
     pub object: &'static str,

@@ -42,6 +42,7 @@ pub struct CompletionChoice {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OpenAiAssistantMessage)]
 pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
@@ -73,6 +74,7 @@ pub struct FunctionOut {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[schema(as = OpenAiUsage)]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -257,7 +259,7 @@ impl Chunks {
 /// The answer as server-sent chunks. The stream owns the answer: a closed connection drops it
 /// and stops the model.
 pub fn sse(answer: Answer, include_usage: bool) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let mut chunks = Chunks {
+    let chunks = Chunks {
         answer,
         id: completion_id("chatcmpl"),
         created: chrono::Utc::now().timestamp(),

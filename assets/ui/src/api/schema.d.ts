@@ -4,6 +4,165 @@
  */
 
 export interface paths {
+    "/api/chat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Chats with a model or an agent (Ollama-compatible). */
+        post: operations["ollamaChat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Deletes a local model's files (admins; Ollama-compatible). */
+        delete: operations["ollamaDelete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/embed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Embeds one text or several (Ollama-compatible). */
+        post: operations["ollamaEmbed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Embeds one text (Ollama's legacy endpoint). */
+        post: operations["ollamaEmbeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generates an answer to one prompt (Ollama-compatible): through the model's chat template,
+         *     or continued as it is with `raw: true`.
+         */
+        post: operations["ollamaGenerate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The local models in memory (Ollama-compatible). */
+        get: operations["ollamaRunning"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pull": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Downloads a model of the catalog (admins; Ollama-compatible status lines). */
+        post: operations["ollamaPull"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/show": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What a model, role or agent is (Ollama-compatible): read from the GGUF file of the local
+         *     model that answers for it.
+         */
+        post: operations["ollamaShow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The models, roles and agents the caller may name (Ollama-compatible). */
+        get: operations["ollamaTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -810,6 +969,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Ollama API version this follows (Ollama-compatible). */
+        get: operations["ollamaVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -866,6 +1042,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates a chat completion (OpenAI-compatible).
+         * @description With `stream: true` the answer comes as server-sent `chat.completion.chunk`s ending with
+         *     `data: [DONE]`; closing the connection stops the model. A model named `agent:<name>` runs
+         *     that agent's loop on the server — its tools executed as the caller, under row-level
+         *     security — and answers with its final message; its turns are kept as a session of the
+         *     caller's (`x-agentbox-session` header). Unsupported fields (`n` > 1, `logprobs`,
+         *     `logit_bias`, image parts) are refused with 400 `unsupported_value`.
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Continues a prompt (legacy OpenAI text completions), on a local model. */
+        post: operations["createCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/embeddings": {
         parameters: {
             query?: never;
@@ -881,6 +1099,40 @@ export interface paths {
          *     the answer says which.
          */
         post: operations["createEmbeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the models, roles and agents the caller may name (OpenAI-compatible). */
+        get: operations["listOpenAiModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model, role or agent (OpenAI-compatible). */
+        get: operations["getOpenAiModel"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -968,6 +1220,51 @@ export interface components {
          * @enum {string}
          */
         AuthKind: "session" | "api_key" | "task";
+        /** @description A whole chat completion. */
+        ChatCompletion: {
+            choices: components["schemas"]["CompletionChoice"][];
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            created: number;
+            /** @description `chatcmpl-…` */
+            id: string;
+            /** @description The model that answered, or the `agent:<name>` asked for. */
+            model: string;
+            /** @description Always `chat.completion`. */
+            object: string;
+            usage: components["schemas"]["OpenAiUsage"];
+        };
+        /**
+         * @description Other fields are accepted and ignored, among them `user` (the caller is the API key's user),
+         *     `parallel_tool_calls` (calls are made one at a time), `store` and `metadata`.
+         */
+        ChatCompletionBody: components["schemas"]["SamplingBody"] & {
+            /** @description Not supported: a non-empty map is refused. */
+            logit_bias?: Record<string, never> | null;
+            /** @description Not supported: `true` is refused. */
+            logprobs?: boolean | null;
+            /** Format: int32 */
+            max_completion_tokens?: number | null;
+            /** Format: int32 */
+            max_tokens?: number | null;
+            messages: components["schemas"]["OpenAiMessage"][];
+            /** @description A model name, a role (`fast`, `reasoning`, `code`) or `agent:<name>` (see `GET /v1/models`). */
+            model: string;
+            /**
+             * Format: int32
+             * @description Only 1.
+             */
+            n?: number | null;
+            /** @description `{"type": "text" | "json_object"}` or `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`. */
+            response_format?: Record<string, never> | null;
+            stream?: boolean;
+            stream_options?: null | components["schemas"]["StreamOptions"];
+            /** @description `auto`, `none`, `required`, or `{"type": "function", "function": {"name": ...}}`. */
+            tool_choice?: Record<string, never> | null;
+            tools?: components["schemas"]["ToolBody"][] | null;
+        };
         /** @description A conversation of one user with one or more agents (`agent` is the one it started with). */
         ChatSession: {
             agent: string;
@@ -990,6 +1287,45 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+        };
+        /** @description Other fields (`user`...) are accepted and ignored. */
+        CompletionBody: components["schemas"]["SamplingBody"] & {
+            /**
+             * Format: int32
+             * @description Only 1.
+             */
+            best_of?: number | null;
+            /** @description Only false. */
+            echo?: boolean | null;
+            /**
+             * Format: int32
+             * @description Not supported.
+             */
+            logprobs?: number | null;
+            /** Format: int32 */
+            max_tokens?: number | null;
+            /** @description A local model's name or a role. */
+            model: string;
+            /**
+             * Format: int32
+             * @description Only 1.
+             */
+            n?: number | null;
+            /** @description A string, or a list holding one string. */
+            prompt: Record<string, never>;
+            stream?: boolean;
+            stream_options?: null | components["schemas"]["StreamOptions"];
+            /** @description Not supported. */
+            suffix?: string | null;
+        };
+        CompletionChoice: {
+            /** @description `stop`, `length` or `tool_calls`. */
+            finish_reason: string;
+            /** Format: int32 */
+            index: number;
+            /** @description Always null (not supported). */
+            logprobs?: Record<string, never> | null;
+            message: components["schemas"]["OpenAiAssistantMessage"];
         };
         CreateKeyBody: {
             /**
@@ -1149,6 +1485,18 @@ export interface components {
         FileProblem: {
             error: string;
             file: string;
+        };
+        FunctionBody: {
+            description?: string | null;
+            /** @description 1–64 letters, digits, `_`, `-` or `.`. */
+            name: string;
+            /** @description A JSON schema of an object: the arguments. */
+            parameters?: Record<string, never> | null;
+        };
+        FunctionOut: {
+            /** @description The arguments as a JSON string. */
+            arguments: string;
+            name: string;
         };
         /**
          * @description The length of one point of a KPI series.
@@ -1493,6 +1841,306 @@ export interface components {
             started_at: string;
             suite: string;
         };
+        OllamaAssistantMessage: {
+            content: string;
+            /** @description Always `assistant`. */
+            role: string;
+            tool_calls?: components["schemas"]["OllamaToolCallBody"][];
+        };
+        /** @description `think` is accepted and ignored (a model that thinks writes it in its answer). */
+        OllamaChatBody: {
+            /** @description `"json"` or a JSON schema. */
+            format?: Record<string, never> | null;
+            /** @description Seconds or a duration (`5m`); negative keeps the model loaded, 0 unloads it. */
+            keep_alive?: Record<string, never> | null;
+            messages?: components["schemas"]["OllamaMessageBody"][];
+            /** @description A model name, a role, or `agent:<name>`. */
+            model: string;
+            options?: null | components["schemas"]["OllamaOptions"];
+            /** @description Newline-delimited JSON unless false. */
+            stream?: boolean;
+            tools?: components["schemas"]["ToolBody"][] | null;
+        };
+        /** @description One line of a chat answer; the last has `done: true`, `done_reason` and the stats. */
+        OllamaChatLine: (null | components["schemas"]["OllamaStats"]) & {
+            created_at: string;
+            done: boolean;
+            /** @description `stop`, `length`, `load` or `unload`. */
+            done_reason?: string | null;
+            message: components["schemas"]["OllamaAssistantMessage"];
+            model: string;
+        };
+        OllamaDetails: {
+            families: string[];
+            /** @description The architecture (`llama`, `qwen2`...), or `role`, `remote`, `agent`. */
+            family: string;
+            /** @description `gguf` for local models; empty for the others. */
+            format: string;
+            parameter_size: string;
+            parent_model: string;
+            quantization_level: string;
+        };
+        OllamaEmbed: {
+            embeddings: number[][];
+            /** Format: int64 */
+            load_duration: number;
+            /** @description The model that made the vectors. */
+            model: string;
+            prompt_eval_count: number;
+            /** Format: int64 */
+            total_duration: number;
+        };
+        /**
+         * @description `model` is accepted whatever it names; `truncate` (texts longer than the model's window are
+         *     always truncated), `options` and `keep_alive` are accepted and ignored.
+         */
+        OllamaEmbedBody: {
+            /** @description One text or a list of texts. */
+            input: Record<string, never>;
+        };
+        OllamaEmbedding: {
+            embedding: number[];
+        };
+        /** @description `model` is accepted whatever it names. */
+        OllamaEmbeddingsBody: {
+            prompt: string;
+        };
+        /** @description `{"error": "..."}` */
+        OllamaErrorBody: {
+            error: string;
+        };
+        OllamaFunctionCallBody: {
+            /** @description The arguments (a JSON object). */
+            arguments: Record<string, never>;
+            name: string;
+        };
+        /** @description `think` is accepted and ignored. */
+        OllamaGenerateBody: {
+            /** @description Not supported: refused when not empty (send the conversation to `/api/chat`). */
+            context?: number[] | null;
+            format?: Record<string, never> | null;
+            /** @description Not supported: a non-empty list is refused. */
+            images?: string[] | null;
+            keep_alive?: Record<string, never> | null;
+            /** @description A model name, a role, or `agent:<name>`. */
+            model: string;
+            options?: null | components["schemas"]["OllamaOptions"];
+            prompt?: string;
+            /** @description Continue the prompt as it is, without the chat template. */
+            raw?: boolean;
+            stream?: boolean;
+            /** @description Not supported: refused when not empty. */
+            suffix?: string | null;
+            /** @description A system prompt (replaces the agent's own instructions' place for models). */
+            system?: string | null;
+            /** @description Not supported: refused when not empty (the model's own template is used). */
+            template?: string | null;
+        };
+        /** @description One line of a generated answer; the last has `done: true`, `done_reason` and the stats. */
+        OllamaGenerateLine: (null | components["schemas"]["OllamaStats"]) & {
+            created_at: string;
+            done: boolean;
+            done_reason?: string | null;
+            model: string;
+            response: string;
+        };
+        OllamaMessageBody: {
+            content?: string;
+            /** @description Not supported: a non-empty list is refused. */
+            images?: string[] | null;
+            /** @description `system`, `user`, `assistant` or `tool`. */
+            role: string;
+            tool_calls?: components["schemas"]["OllamaToolCallBody"][] | null;
+            /** @description On a `tool` message: the tool that answered. */
+            tool_name?: string | null;
+        };
+        /** @description `verbose` and `insecure` are accepted and ignored (downloads are always checked). */
+        OllamaNameBody: {
+            /** @description The model (`name` is accepted too, as older clients send it). */
+            model?: string | null;
+            name?: string | null;
+            /** @description For `/api/pull`: status lines unless false. */
+            stream?: boolean | null;
+        };
+        /**
+         * @description Ollama's model options; others (`num_ctx`: the model's configured context applies;
+         *     `num_thread`, `mirostat`...) are accepted and ignored, as Ollama does with options a runner
+         *     does not use.
+         */
+        OllamaOptions: {
+            /** Format: float */
+            frequency_penalty?: number | null;
+            /** Format: float */
+            min_p?: number | null;
+            /**
+             * Format: int64
+             * @description Answer tokens at most; -1 or -2: as many as the context allows (up to 1,024).
+             */
+            num_predict?: number | null;
+            /** Format: float */
+            presence_penalty?: number | null;
+            /** Format: int32 */
+            repeat_last_n?: number | null;
+            /** Format: float */
+            repeat_penalty?: number | null;
+            /** Format: int64 */
+            seed?: number | null;
+            stop?: string[] | null;
+            /** Format: float */
+            temperature?: number | null;
+            /** Format: int32 */
+            top_k?: number | null;
+            /** Format: float */
+            top_p?: number | null;
+        };
+        /** @description One of Ollama's pull status lines. */
+        OllamaPullStatus: {
+            /** Format: int64 */
+            completed?: number | null;
+            digest?: string | null;
+            status: string;
+            /** Format: int64 */
+            total?: number | null;
+        };
+        OllamaRunning: {
+            models: components["schemas"]["OllamaRunningModel"][];
+        };
+        OllamaRunningModel: components["schemas"]["OllamaTagModel"] & {
+            /** Format: int32 */
+            context_length: number;
+            /** @description When its `keep_alive` ends; absent while it stays until memory is needed. */
+            expires_at?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes in GPU memory (0: CPU).
+             */
+            size_vram: number;
+        };
+        OllamaShow: {
+            /** @description `completion`, and `tools` for models (agents call their own). */
+            capabilities: string[];
+            details: components["schemas"]["OllamaDetails"];
+            /** @description The GGUF file's scalar metadata. */
+            model_info: Record<string, never>;
+            modelfile: string;
+            modified_at: string;
+            parameters: string;
+            system?: string | null;
+            template: string;
+        };
+        /** @description The timings and counts of a finished answer (durations in nanoseconds). */
+        OllamaStats: {
+            /** Format: int32 */
+            eval_count: number;
+            /** Format: int64 */
+            eval_duration: number;
+            /** Format: int64 */
+            load_duration: number;
+            /** Format: int32 */
+            prompt_eval_count: number;
+            /** Format: int64 */
+            prompt_eval_duration: number;
+            /** Format: int64 */
+            total_duration: number;
+        };
+        OllamaTagModel: {
+            details: components["schemas"]["OllamaDetails"];
+            /** @description The file's sha256, when known. */
+            digest: string;
+            model: string;
+            modified_at: string;
+            name: string;
+            /** Format: int64 */
+            size: number;
+        };
+        OllamaTags: {
+            models: components["schemas"]["OllamaTagModel"][];
+        };
+        OllamaToolCallBody: {
+            function: components["schemas"]["OllamaFunctionCallBody"];
+        };
+        OllamaVersion: {
+            /** @description This agentbox's version. */
+            agentbox: string;
+            /** @description The Ollama API version followed. */
+            version: string;
+        };
+        OpenAiAssistantMessage: {
+            /** @description Null when the answer only calls tools. */
+            content?: string | null;
+            /** @description Always null. */
+            refusal?: string | null;
+            /** @description Always `assistant`. */
+            role: string;
+            tool_calls?: components["schemas"]["ToolCallOut"][] | null;
+        };
+        /** @description `{"error": {...}}` */
+        OpenAiErrorBody: {
+            error: components["schemas"]["OpenAiErrorDetail"];
+        };
+        /** @description The `error` object of an `OpenAI`-shaped error (also sent inside a stream). */
+        OpenAiErrorDetail: {
+            /** @description The same stable code as the platform API's, e.g. `model_not_found`. */
+            code: string;
+            message: string;
+            /** @description The request field at fault. */
+            param?: string | null;
+            /**
+             * @description `invalid_request_error`, `authentication_error`, `permission_error`,
+             *     `rate_limit_error` or `server_error`.
+             */
+            type: string;
+        };
+        OpenAiFunctionCall: {
+            /** @description The arguments as a JSON string. */
+            arguments: string;
+            name: string;
+        };
+        /** @description `name` is accepted and ignored. */
+        OpenAiMessage: {
+            /** @description A string or an array of `{"type": "text", "text": ...}` parts. */
+            content?: Record<string, never> | null;
+            /** @description `system`, `developer`, `user`, `assistant` or `tool`. */
+            role: string;
+            tool_call_id?: string | null;
+            tool_calls?: components["schemas"]["OpenAiToolCall"][] | null;
+        };
+        OpenAiModel: {
+            /**
+             * Format: int64
+             * @description Unix seconds: when a local model's file was written; 0 for the others.
+             */
+            created: number;
+            description?: string | null;
+            /** @description The name to send as `model`. */
+            id: string;
+            /** @description `local`, `remote`, `role` or `agent`. */
+            kind: string;
+            /** @description Always `model`. */
+            object: string;
+            /** @description `local`, a provider's name, or `agentbox` for roles and agents. */
+            owned_by: string;
+            /** @description The role a model plays, or an agent's role. */
+            role?: string | null;
+        };
+        OpenAiModelList: {
+            data: components["schemas"]["OpenAiModel"][];
+            /** @description Always `list`. */
+            object: string;
+        };
+        OpenAiToolCall: {
+            function: components["schemas"]["OpenAiFunctionCall"];
+            id: string;
+            type?: string | null;
+        };
+        OpenAiUsage: {
+            /** Format: int32 */
+            completion_tokens: number;
+            /** Format: int32 */
+            prompt_tokens: number;
+            /** Format: int32 */
+            total_tokens: number;
+        };
         PasswordBody: {
             password: string;
         };
@@ -1637,6 +2285,21 @@ export interface components {
              */
             ttft_ms?: number | null;
         };
+        /** @description The sampling fields chat and text completions share. */
+        SamplingBody: {
+            /** Format: float */
+            frequency_penalty?: number | null;
+            /** Format: float */
+            presence_penalty?: number | null;
+            /** Format: int64 */
+            seed?: number | null;
+            /** @description A string or up to 16 strings. */
+            stop?: Record<string, never> | null;
+            /** Format: float */
+            temperature?: number | null;
+            /** Format: float */
+            top_p?: number | null;
+        };
         SearchBody: {
             /**
              * Format: int32
@@ -1716,6 +2379,10 @@ export interface components {
             /** @enum {string} */
             source: "workspace";
         };
+        StreamOptions: {
+            /** @description Send a last chunk with the token usage (and `usage: null` before). */
+            include_usage?: boolean;
+        };
         /** @description A background task (the `tasks` table, without the worker's lease bookkeeping). */
         Task: {
             /** @description The agent that runs it, by name. */
@@ -1758,9 +2425,34 @@ export interface components {
         };
         /** @enum {string} */
         TaskStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        TextChoice: {
+            /** @description `stop` or `length`; null on streamed chunks before the last. */
+            finish_reason?: string | null;
+            /** Format: int32 */
+            index: number;
+            logprobs?: Record<string, never> | null;
+            text: string;
+        };
+        TextCompletion: {
+            choices: components["schemas"]["TextChoice"][];
+            /** Format: int64 */
+            created: number;
+            /** @description `cmpl-…` */
+            id: string;
+            model: string;
+            /** @description Always `text_completion`. */
+            object: string;
+            usage?: null | components["schemas"]["OpenAiUsage"];
+        };
         /** @description The data of a `token` event. */
         TokenData: {
             text: string;
+        };
+        /** @description A function tool, as both `OpenAI` and Ollama describe it. */
+        ToolBody: {
+            function: components["schemas"]["FunctionBody"];
+            /** @description Always `function`. */
+            type?: string;
         };
         /** @description The data of a `tool_call` event. */
         ToolCallData: {
@@ -1768,6 +2460,14 @@ export interface components {
             arguments: unknown;
             id: string;
             name: string;
+        };
+        ToolCallOut: {
+            function: components["schemas"]["FunctionOut"];
+            id: string;
+            /** @description Present in streamed deltas: which call of the answer this is. */
+            index?: number | null;
+            /** @description Always `function`. */
+            type: string;
         };
         /** @description The data of a `tool_result` event. */
         ToolResultData: {
@@ -1896,6 +2596,24 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
+        /** @description An error, in this API's own shape */
+        OllamaError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OllamaErrorBody"];
+            };
+        };
+        /** @description An error, in this API's own shape */
+        OpenAiError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAiErrorBody"];
+            };
+        };
         /** @description No valid API key or session (`unauthenticated`) */
         Unauthenticated: {
             headers: {
@@ -1913,6 +2631,396 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ollamaChat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaChatBody"];
+            };
+        };
+        responses: {
+            /** @description `ChatLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaChatLine"];
+                };
+            };
+            /** @description A bad or unsupported field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description No or a wrong API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            403: components["responses"]["OllamaError"];
+            /** @description No such model or agent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description The model is not available now */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaNameBody"];
+            };
+        };
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["OllamaError"];
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description No such model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaEmbed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaEmbedBody"];
+            };
+        };
+        responses: {
+            /** @description One vector per text */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaEmbed"];
+                };
+            };
+            /** @description A bad `input` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            403: components["responses"]["OllamaError"];
+            /** @description The embedding model is not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaEmbeddings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaEmbeddingsBody"];
+            };
+        };
+        responses: {
+            /** @description The vector */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaEmbedding"];
+                };
+            };
+            /** @description An empty or too long prompt */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            403: components["responses"]["OllamaError"];
+            /** @description The embedding model is not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaGenerate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaGenerateBody"];
+            };
+        };
+        responses: {
+            /** @description `GenerateLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaGenerateLine"];
+                };
+            };
+            /** @description A bad or unsupported field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description No or a wrong API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            403: components["responses"]["OllamaError"];
+            /** @description No such model or agent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description The model is not available now */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaRunning: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The loaded models */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaRunning"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            403: components["responses"]["OllamaError"];
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaPull: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaNameBody"];
+            };
+        };
+        responses: {
+            /** @description `PullStatus` lines (newline-delimited JSON) ending with `success` or an `error` line; one object with `stream: false` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaPullStatus"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            /** @description Not in the catalog */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaShow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OllamaNameBody"];
+            };
+        };
+        responses: {
+            /** @description The model's details */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaShow"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            403: components["responses"]["OllamaError"];
+            /** @description The caller may not name it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            default: components["responses"]["OllamaError"];
+        };
+    };
+    ollamaTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Local models (with their file's facts), roles, remote models and `agent:<name>`s */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaTags"];
+                };
+            };
+            /** @description No or a wrong API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaErrorBody"];
+                };
+            };
+            403: components["responses"]["OllamaError"];
+            default: components["responses"]["OllamaError"];
+        };
+    };
     listAgents: {
         parameters: {
             query?: never;
@@ -4415,6 +5523,29 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ollamaVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OllamaVersion"];
+                };
+            };
+            401: components["responses"]["OllamaError"];
+            403: components["responses"]["OllamaError"];
+            default: components["responses"]["OllamaError"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -4487,6 +5618,122 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatCompletionBody"];
+            };
+        };
+        responses: {
+            /** @description A `chat.completion`, or with `stream` server-sent `chat.completion.chunk`s then `[DONE]` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatCompletion"];
+                };
+            };
+            /** @description A bad or unsupported field (`invalid_input`, `unsupported_value`, `invalid_json`, `context_overflow`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description No or a wrong API key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            403: components["responses"]["OpenAiError"];
+            /** @description No such model or agent (`model_not_found`, `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description The model is not available now (`model_unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            default: components["responses"]["OpenAiError"];
+        };
+    };
+    createCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompletionBody"];
+            };
+        };
+        responses: {
+            /** @description A `text_completion`, or with `stream` server-sent ones then `[DONE]` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TextCompletion"];
+                };
+            };
+            /** @description A bad or unsupported field, or a remote model (`invalid_input`, `unsupported_value`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            401: components["responses"]["OpenAiError"];
+            403: components["responses"]["OpenAiError"];
+            /** @description No such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            /** @description The model is not available now (`model_unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            default: components["responses"]["OpenAiError"];
+        };
+    };
     createEmbeddings: {
         parameters: {
             query?: never;
@@ -4509,27 +5756,101 @@ export interface operations {
                     "application/json": components["schemas"]["EmbeddingsResponse"];
                 };
             };
-            401: components["responses"]["Unauthenticated"];
-            403: components["responses"]["Forbidden"];
             /** @description An invalid `input`, `encoding_format` or `dimensions` (`invalid_input`) */
-            422: {
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
+            /** @description No or a wrong API key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            403: components["responses"]["OpenAiError"];
             /** @description The embedding model is not ready (`embeddings_unavailable`) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
                 };
             };
-            default: components["responses"]["Error"];
+            default: components["responses"]["OpenAiError"];
+        };
+    };
+    listOpenAiModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Local models with their file present, the roles `fast`, `reasoning`, `code`, remote providers' models, and `agent:<name>` for every enabled agent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiModelList"];
+                };
+            };
+            /** @description No or a wrong API key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            403: components["responses"]["OpenAiError"];
+            default: components["responses"]["OpenAiError"];
+        };
+    };
+    getOpenAiModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A model name, a role or `agent:<name>` */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiModel"];
+                };
+            };
+            401: components["responses"]["OpenAiError"];
+            403: components["responses"]["OpenAiError"];
+            /** @description The caller may not name it (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAiErrorBody"];
+                };
+            };
+            default: components["responses"]["OpenAiError"];
         };
     };
 }
