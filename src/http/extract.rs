@@ -18,6 +18,24 @@ use crate::service::auth::ClientInfo;
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
+/// A JSON body whatever the `Content-Type` says: Ollama's clients and its documented `curl`
+/// calls send none (or a form type). Rejections are those of [`ApiJson`].
+#[derive(Debug)]
+pub struct AnyJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for AnyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(mut request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        let ApiJson(value) = ApiJson::<T>::from_request(request, state).await?;
+        Ok(AnyJson(value))
+    }
+}
+
 /// `Path<T>` whose rejections are `ApiError`s.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(Path), rejection(ApiError))]

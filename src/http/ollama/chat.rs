@@ -16,7 +16,7 @@ use crate::engine::{ChatMessage, ToolCall};
 use crate::http::AppState;
 use crate::http::compat::{Answer, Finished, Piece, ToolBody, call_id, invalid, tool_specs, unsupported};
 use crate::http::error::{ApiError, OllamaError, OllamaErrorBody};
-use crate::http::extract::{ApiJson, Caller};
+use crate::http::extract::{AnyJson, Caller};
 use crate::service::completions::{CompletionService, Residency, Target};
 
 fn yes() -> bool {
@@ -208,10 +208,10 @@ enum Line<T> {
 pub async fn chat(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<ChatBody>, ApiError>,
+    body: Result<AnyJson<ChatBody>, ApiError>,
 ) -> Result<Response, OllamaError> {
     let Caller(caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     let keep_alive = options::keep_alive(body.keep_alive.as_ref())?;
     let completions = state.services.completions.clone();
     if body.messages.is_empty() {
@@ -258,10 +258,10 @@ pub async fn chat(
 pub async fn generate(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<GenerateBody>, ApiError>,
+    body: Result<AnyJson<GenerateBody>, ApiError>,
 ) -> Result<Response, OllamaError> {
     let Caller(caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     for (field, refused) in [
         ("suffix", body.suffix.as_deref().is_some_and(|s| !s.is_empty())),
         ("template", body.template.as_deref().is_some_and(|s| !s.is_empty())),

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::nanos;
 use crate::http::AppState;
 use crate::http::error::{ApiError, OllamaError, OllamaErrorBody};
-use crate::http::extract::{ApiJson, Caller};
+use crate::http::extract::{AnyJson, Caller};
 use crate::http::routes::embeddings::texts;
 
 /// `model` is accepted whatever it names; `truncate` (texts longer than the model's window are
@@ -53,10 +53,10 @@ pub struct Embed {
 pub async fn embed(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<EmbedBody>, ApiError>,
+    body: Result<AnyJson<EmbedBody>, ApiError>,
 ) -> Result<Json<Embed>, OllamaError> {
     let Caller(_caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     let started = Instant::now();
     let result = state.services.search.embed(texts(body.input)?).await?;
     Ok(Json(Embed {
@@ -97,10 +97,10 @@ pub struct Embedding {
 pub async fn embeddings(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<EmbeddingsBody>, ApiError>,
+    body: Result<AnyJson<EmbeddingsBody>, ApiError>,
 ) -> Result<Json<Embedding>, OllamaError> {
     let Caller(_caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     let result = state.services.search.embed(vec![body.prompt]).await?;
     Ok(Json(Embedding {
         embedding: result.embeddings.vectors.into_iter().next().unwrap_or_default(),

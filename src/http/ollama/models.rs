@@ -14,7 +14,7 @@ use super::{OLLAMA_VERSION, ndjson};
 use crate::http::AppState;
 use crate::http::compat::invalid;
 use crate::http::error::{ApiError, OllamaError, OllamaErrorBody, engine_error_body};
-use crate::http::extract::{ApiJson, Caller};
+use crate::http::extract::{AnyJson, Caller};
 use crate::http::openai::models::kind_name;
 use crate::http::routes::models::{Followed, follow};
 use crate::service::completions::{CardKind, GgufFacts, ModelCard};
@@ -252,10 +252,10 @@ pub struct Show {
 pub async fn show(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<NameBody>, ApiError>,
+    body: Result<AnyJson<NameBody>, ApiError>,
 ) -> Result<Json<Show>, OllamaError> {
     let Caller(caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     let details_of = state.services.completions.details(&caller, &body.model()?).await?;
     let facts = details_of.facts.as_ref();
     let card = &details_of.card;
@@ -355,10 +355,10 @@ fn pull_lines(followed: Followed, name: &str) -> Vec<Result<PullStatus, OllamaEr
 pub async fn pull(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<NameBody>, ApiError>,
+    body: Result<AnyJson<NameBody>, ApiError>,
 ) -> Result<Response, OllamaError> {
     let Caller(caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     let name = body.model()?;
     let handle = state.services.models.pull(&caller, &name, false).await?;
     let name = handle.name.clone();
@@ -397,10 +397,10 @@ pub async fn pull(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
-    body: Result<ApiJson<NameBody>, ApiError>,
+    body: Result<AnyJson<NameBody>, ApiError>,
 ) -> Result<Response, OllamaError> {
     let Caller(caller) = caller?;
-    let ApiJson(body) = body?;
+    let AnyJson(body) = body?;
     state.services.completions.delete(&caller, &body.model()?).await?;
     Ok(axum::http::StatusCode::OK.into_response())
 }
