@@ -1,8 +1,8 @@
 //! The HTTP edge: routes, extractors, error mapping, TLS and the listeners. Knows axum and
 //! status codes, nothing about SQL.
 
-mod error;
 mod compat;
+mod error;
 mod extract;
 mod mcp;
 mod metrics;
@@ -156,9 +156,11 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         // Streams are not compressed: an encoder holds small writes back, and a token or an NDJSON
         // line must reach the client when it is made (`text/event-stream` is left out by default).
-        .layer(CompressionLayer::new().compress_when(
-            DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson")),
-        ))
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson")),
+            ),
+        )
         .layer(axum::middleware::from_fn_with_state(tls, security::add_headers))
         .layer(CatchPanicLayer::custom(|_| ApiError::Panic.into_response()))
         // Outside the panic catcher, so a handler that panicked is counted with its 500.

@@ -62,7 +62,11 @@ pub fn tool_schema(tools: &[ToolSpec], max_text_chars: u32, allow_text: bool) ->
 }
 
 /// GBNF for [`tool_schema`].
-pub fn tool_grammar(tools: &[ToolSpec], max_text_chars: u32, allow_text: bool) -> Result<String, EngineError> {
+pub fn tool_grammar(
+    tools: &[ToolSpec],
+    max_text_chars: u32,
+    allow_text: bool,
+) -> Result<String, EngineError> {
     json_schema(&tool_schema(tools, max_text_chars, allow_text))
 }
 

@@ -135,7 +135,10 @@ impl Engine {
         spec: &ModelSpec,
         request: GenerateRequest,
     ) -> Result<Generation, EngineError> {
-        let window = spec.context_size.unwrap_or(self.settings.context_per_slot).max(64);
+        let window = spec
+            .context_size
+            .unwrap_or(self.settings.context_per_slot)
+            .max(64);
         if request.max_tokens >= window {
             return Err(EngineError::InvalidRequest(format!(
                 "max_tokens ({}) must be below the model's context of {window} tokens",

@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(named.len(), 1);
         assert_eq!(named[0].name, "list_kpis");
         request.tool_use = ToolUse::Named("missing".into());
-        assert!(matches!(callable_tools(&request), Err(EngineError::InvalidRequest(_))));
+        assert!(matches!(
+            callable_tools(&request),
+            Err(EngineError::InvalidRequest(_))
+        ));
         // A JSON format and callable tools do not mix on a local model.
         request.tool_use = ToolUse::Auto;
         request.response_format = Some(super::super::chat::ResponseFormat::JsonObject);

@@ -94,7 +94,9 @@ impl Answer {
             Source::Agent(run) => loop {
                 match run.events.recv().await {
                     Some(AgentEvent::Token(text)) => break Piece::Text(text),
-                    Some(AgentEvent::Error { code, message }) => break Piece::Failed(ApiError::RunFailed { code, message }),
+                    Some(AgentEvent::Error { code, message }) => {
+                        break Piece::Failed(ApiError::RunFailed { code, message });
+                    }
                     Some(AgentEvent::Done(summary)) => {
                         let millis = |ms: Option<u64>| Duration::from_millis(ms.unwrap_or(0));
                         break Piece::Done(Finished {

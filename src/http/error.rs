@@ -107,7 +107,9 @@ impl ApiError {
             ApiError::Panic => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
             ApiError::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting", None),
             ApiError::RunFailed { code, .. } => (run_failed_status(code), code, None),
-            ApiError::Unsupported { field, .. } => (StatusCode::BAD_REQUEST, "unsupported_value", Some(field)),
+            ApiError::Unsupported { field, .. } => {
+                (StatusCode::BAD_REQUEST, "unsupported_value", Some(field))
+            }
         }
     }
 
@@ -290,10 +292,9 @@ fn compat_status(status: StatusCode) -> StatusCode {
 /// The status of a run that failed with `code` (its SSE `error` event's).
 fn run_failed_status(code: &str) -> StatusCode {
     match code {
-        "model_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "model_unavailable" | "storage_failed" => StatusCode::SERVICE_UNAVAILABLE,
         "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
         "too_many_steps" => StatusCode::UNPROCESSABLE_ENTITY,
-        "storage_failed" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,
     }
 }

@@ -115,11 +115,15 @@ pub fn finish(document: &mut OpenApi) {
         (ERROR, "Any other error"),
     ];
     for (name, description) in shared {
-        components
-            .responses
-            .insert(name.to_owned(), RefOr::T(error_response(description, "ErrorBody")));
+        components.responses.insert(
+            name.to_owned(),
+            RefOr::T(error_response(description, "ErrorBody")),
+        );
     }
-    for (name, schema) in [(OPENAI_ERROR, "OpenAiErrorBody"), (OLLAMA_ERROR, "OllamaErrorBody")] {
+    for (name, schema) in [
+        (OPENAI_ERROR, "OpenAiErrorBody"),
+        (OLLAMA_ERROR, "OllamaErrorBody"),
+    ] {
         components.responses.insert(
             name.to_owned(),
             RefOr::T(error_response("An error, in this API's own shape", schema)),

@@ -9,20 +9,20 @@ mod record;
 
 use std::time::Instant;
 
-use super::{ServiceError, require_admin};
 use super::agents::AgentService;
 use super::chat::{ChatRun, ChatService};
 use super::inference::{InferenceService, RoutedChat};
 use super::models::ModelService;
+use super::{ServiceError, require_admin};
 use crate::domain::Identity;
-use crate::engine::{ChatMessage, EngineError};
 use crate::engine::chat::ChatRequest;
 use crate::engine::library::Removed;
 use crate::engine::llama::LoadedModel;
+use crate::engine::{ChatMessage, EngineError};
 use crate::store::Store;
 pub use catalog::{CardKind, GgufFacts, ModelCard, ModelDetails};
-pub use keep_alive::Residency;
 use keep_alive::KeepAlive;
+pub use keep_alive::Residency;
 
 /// The model name that runs an agent: `agent:analyst`.
 pub const AGENT_PREFIX: &str = "agent:";
@@ -54,8 +54,15 @@ pub struct RunningModel {
     pub expires_at: Option<std::time::SystemTime>,
 }
 
+/// A cheap handle: the services it builds on live behind one `Arc` (it is cloned into every
+/// streamed answer that applies a keep-alive).
 #[derive(Debug, Clone)]
 pub struct CompletionService {
+    inner: std::sync::Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     inference: InferenceService,
     models: ModelService,
     agents: AgentService,
@@ -73,12 +80,14 @@ impl CompletionService {
         store: Store,
     ) -> Self {
         Self {
-            keep_alive: KeepAlive::new(inference.clone()),
-            inference,
-            models,
-            agents,
-            chat,
-            store,
+            inner: std::sync::Arc::new(Inner {
+                keep_alive: KeepAlive::new(inference.clone()),
+                inference,
+                models,
+                agents,
+                chat,
+                store,
+            }),
         }
     }
 
@@ -90,7 +99,7 @@ impl CompletionService {
         request: ChatRequest,
     ) -> Result<RoutedChat, ServiceError> {
         let started = Instant::now();
-        let routed = self.inference.chat(target, request).await;
+        let routed = self.inner.inference.chat(target, request).await;
         self.recorded(caller, target, started, routed)
     }
 
@@ -103,7 +112,7 @@ impl CompletionService {
         request: &ChatRequest,
     ) -> Result<RoutedChat, ServiceError> {
         let started = Instant::now();
-        let routed = self.inference.complete(target, prompt, request).await;
+        let routed = self.inner.inference.complete(target, prompt, request).await;
         self.recorded(caller, target, started, routed)
     }
 
@@ -115,36 +124,37 @@ impl CompletionService {
         name: &str,
         messages: Vec<ChatMessage>,
     ) -> Result<ChatRun, ServiceError> {
-        self.chat.converse(caller, name, messages).await
+        self.inner.chat.converse(caller, name, messages).await
     }
 
     /// Loads a local model now (Ollama's empty request), for any caller: a request would load
     /// it just the same.
     pub async fn load(&self, name: &str) -> Result<LoadedModel, ServiceError> {
-        let (engine, spec) = self.inference.local_model(name).await?;
+        let (engine, spec) = self.inner.inference.local_model(name).await?;
         Ok(engine.load(&spec).await?)
     }
 
     /// Deletes a local model's files (admins): Ollama's `/api/delete`.
     pub async fn delete(&self, caller: &Identity, name: &str) -> Result<Removed, ServiceError> {
         require_admin(caller, "only admins can delete models")?;
-        self.models.remove(name).await
+        self.inner.models.remove(name).await
     }
 
     /// Sets how long the local model `name` stays loaded from now.
     pub fn keep_alive(&self, name: &str, residency: Residency) {
-        self.keep_alive.keep(name, residency);
+        self.inner.keep_alive.keep(name, residency);
     }
 
     /// The local models in memory, with their keep-alive.
     pub async fn running(&self) -> Vec<RunningModel> {
         let mut running: Vec<RunningModel> = self
+            .inner
             .inference
             .loaded()
             .await
             .into_iter()
             .map(|model| RunningModel {
-                expires_at: self.keep_alive.expires_at(&model.name),
+                expires_at: self.inner.keep_alive.expires_at(&model.name),
                 model,
             })
             .collect();
@@ -160,7 +170,12 @@ impl CompletionService {
         routed: Result<RoutedChat, ServiceError>,
     ) -> Result<RoutedChat, ServiceError> {
         match routed {
-            Ok(routed) => Ok(record::recorded(routed, self.store.clone(), caller.user_id(), started)),
+            Ok(routed) => Ok(record::recorded(
+                routed,
+                self.inner.store.clone(),
+                caller.user_id(),
+                started,
+            )),
             Err(err) => {
                 // Refusals of the request itself (bad input) are not model calls.
                 let refused = matches!(
@@ -168,7 +183,13 @@ impl CompletionService {
                     ServiceError::InvalidInput { .. } | ServiceError::Engine(EngineError::InvalidRequest(_))
                 );
                 if !refused {
-                    record::record_refusal(&self.store, caller.user_id(), target, started, err.to_string());
+                    record::record_refusal(
+                        &self.inner.store,
+                        caller.user_id(),
+                        target,
+                        started,
+                        err.to_string(),
+                    );
                 }
                 Err(err)
             }

@@ -151,7 +151,9 @@ impl InferenceService {
             {
                 return Err(ServiceError::invalid(
                     "model",
-                    format!("`{target}` is a remote provider's model; text completions run on local models only (use chat completions)"),
+                    format!(
+                        "`{target}` is a remote provider's model; text completions run on local models only (use chat completions)"
+                    ),
                 ));
             }
             other => other?,

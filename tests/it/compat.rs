@@ -56,7 +56,10 @@ impl CompatApp {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> RequestBuilder {
-        self.client.post(self.app.url(path)).bearer_auth(&self.key).json(body)
+        self.client
+            .post(self.app.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
     }
 
     /// The JSON answer of a GET.

@@ -565,7 +565,11 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
         };
         let shown = body.to_string().chars().take(60).collect::<String>();
         let response = post(body).await.unwrap();
-        assert_eq!(openai_error_code(response).await, (status, code.to_owned()), "{shown}");
+        assert_eq!(
+            openai_error_code(response).await,
+            (status, code.to_owned()),
+            "{shown}"
+        );
     }
     let response = client
         .post(app.url("/v1/embeddings"))

@@ -360,7 +360,10 @@ pub async fn openai_error_code(response: Response) -> (StatusCode, String) {
         error["message"].as_str().is_some_and(|m| !m.is_empty()) && error["type"].is_string(),
         "an OpenAI-shaped error: {body}"
     );
-    (status, error["code"].as_str().expect("error has a code").to_owned())
+    (
+        status,
+        error["code"].as_str().expect("error has a code").to_owned(),
+    )
 }
 
 /// Reads an error of the Ollama-compatible API (`{"error": "message"}`).

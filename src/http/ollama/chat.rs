@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::options::{self, Options};
-use super::{ndjson, nanos, now};
+use super::{nanos, ndjson, now};
 use crate::engine::chat::ChatRequest;
 use crate::engine::{ChatMessage, ToolCall};
 use crate::http::AppState;
@@ -216,7 +216,14 @@ pub async fn chat(
     let completions = state.services.completions.clone();
     if body.messages.is_empty() {
         let reason = load_or_unload(&completions, &body.model, keep_alive).await?;
-        return Ok(axum::Json(chat_line(&body.model, String::new(), Vec::new(), Some(reason), None)).into_response());
+        return Ok(axum::Json(chat_line(
+            &body.model,
+            String::new(),
+            Vec::new(),
+            Some(reason),
+            None,
+        ))
+        .into_response());
     }
     let messages = messages(&body.messages)?;
     let answer = match Target::parse(&body.model) {
@@ -264,7 +271,10 @@ pub async fn generate(
     let AnyJson(body) = body?;
     for (field, refused) in [
         ("suffix", body.suffix.as_deref().is_some_and(|s| !s.is_empty())),
-        ("template", body.template.as_deref().is_some_and(|s| !s.is_empty())),
+        (
+            "template",
+            body.template.as_deref().is_some_and(|s| !s.is_empty()),
+        ),
         ("context", body.context.as_ref().is_some_and(|c| !c.is_empty())),
         ("images", body.images.as_ref().is_some_and(|i| !i.is_empty())),
     ] {
@@ -288,14 +298,19 @@ pub async fn generate(
             if body.raw || body.format.is_some() {
                 return Err(unsupported("raw", "an agent answers chat turns in text").into());
             }
-            Answer::of_agent(body.model.trim().to_owned(), completions.run_agent(&caller, agent, turns).await?)
+            Answer::of_agent(
+                body.model.trim().to_owned(),
+                completions.run_agent(&caller, agent, turns).await?,
+            )
         }
         Target::Model(target) => {
             let mut request = ChatRequest::new(turns);
             request.response_format = options::format(body.format.as_ref())?;
             body.options.unwrap_or_default().apply(&mut request)?;
             let routed = if body.raw {
-                completions.complete(&caller, target, body.prompt, &request).await?
+                completions
+                    .complete(&caller, target, body.prompt, &request)
+                    .await?
             } else {
                 completions.chat(&caller, target, request).await?
             };
@@ -333,7 +348,10 @@ fn messages(bodies: &[MessageBody]) -> Result<Vec<ChatMessage>, ApiError> {
     let mut open: std::collections::VecDeque<ToolCall> = std::collections::VecDeque::new();
     for (at, body) in bodies.iter().enumerate() {
         if body.images.as_ref().is_some_and(|images| !images.is_empty()) {
-            return Err(unsupported("messages", format!("messages[{at}] has images; only text is supported")));
+            return Err(unsupported(
+                "messages",
+                format!("messages[{at}] has images; only text is supported"),
+            ));
         }
         let message = match body.role.as_str() {
             "system" | "user" => ChatMessage::new(body.role.clone(), body.content.clone()),
@@ -371,7 +389,9 @@ fn messages(bodies: &[MessageBody]) -> Result<Vec<ChatMessage>, ApiError> {
                 let Some(call) = position.and_then(|at| open.remove(at)) else {
                     return Err(invalid(
                         "messages",
-                        format!("messages[{at}] is a tool result, but no earlier assistant message made a call it answers"),
+                        format!(
+                            "messages[{at}] is a tool result, but no earlier assistant message made a call it answers"
+                        ),
                     ));
                 };
                 ChatMessage::tool_result(call.id, body.content.clone())
@@ -415,7 +435,12 @@ fn chat_line(
     }
 }
 
-fn generate_line(model: &str, response: String, done_reason: Option<&'static str>, stats: Option<Stats>) -> GenerateLine {
+fn generate_line(
+    model: &str,
+    response: String,
+    done_reason: Option<&'static str>,
+    stats: Option<Stats>,
+) -> GenerateLine {
     GenerateLine {
         model: model.trim().to_owned(),
         created_at: now(),
@@ -462,7 +487,9 @@ async fn answer_response(
                 let calls = collected.tool_calls.iter().map(call_body).collect();
                 axum::Json(chat_line(&model, collected.text, calls, reason, stats)).into_response()
             }
-            Shape::Generate => axum::Json(generate_line(&model, collected.text, reason, stats)).into_response(),
+            Shape::Generate => {
+                axum::Json(generate_line(&model, collected.text, reason, stats)).into_response()
+            }
         });
     }
     let lines = futures::stream::unfold(Some((answer, keep)), move |state| async move {
@@ -471,23 +498,37 @@ async fn answer_response(
         let piece = answer.next().await?;
         let ended = matches!(piece, Piece::Done(_) | Piece::Failed(_));
         let line: Line<Value> = match piece {
-            Piece::Text(text) => Line::Answer(match shape {
-                Shape::Chat => serde_json::to_value(chat_line(&model, text, Vec::new(), None, None)),
-                Shape::Generate => serde_json::to_value(generate_line(&model, text, None, None)),
-            }
-            .unwrap_or_default()),
+            Piece::Text(text) => Line::Answer(
+                match shape {
+                    Shape::Chat => serde_json::to_value(chat_line(&model, text, Vec::new(), None, None)),
+                    Shape::Generate => serde_json::to_value(generate_line(&model, text, None, None)),
+                }
+                .unwrap_or_default(),
+            ),
             Piece::ToolCall(call) => Line::Answer(
-                serde_json::to_value(chat_line(&model, String::new(), vec![call_body(&call)], None, None))
-                    .unwrap_or_default(),
+                serde_json::to_value(chat_line(
+                    &model,
+                    String::new(),
+                    vec![call_body(&call)],
+                    None,
+                    None,
+                ))
+                .unwrap_or_default(),
             ),
             Piece::Done(finished) => {
                 let reason = Some(done_reason(&finished));
                 let stats = Some(Stats::of(&finished));
-                Line::Answer(match shape {
-                    Shape::Chat => serde_json::to_value(chat_line(&model, String::new(), Vec::new(), reason, stats)),
-                    Shape::Generate => serde_json::to_value(generate_line(&model, String::new(), reason, stats)),
-                }
-                .unwrap_or_default())
+                Line::Answer(
+                    match shape {
+                        Shape::Chat => {
+                            serde_json::to_value(chat_line(&model, String::new(), Vec::new(), reason, stats))
+                        }
+                        Shape::Generate => {
+                            serde_json::to_value(generate_line(&model, String::new(), reason, stats))
+                        }
+                    }
+                    .unwrap_or_default(),
+                )
             }
             Piece::Failed(err) => Line::Error(OllamaError(err).body().1),
         };

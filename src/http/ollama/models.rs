@@ -117,11 +117,17 @@ fn tag_model(card: &ModelCard, facts: Option<&GgufFacts>) -> TagModel {
         (status = 401, description = "No or a wrong API key", body = OllamaErrorBody),
     )
 )]
-pub async fn tags(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Result<Json<Tags>, OllamaError> {
+pub async fn tags(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Tags>, OllamaError> {
     let Caller(caller) = caller?;
     let models = state.services.completions.models_with_facts(&caller).await?;
     Ok(Json(Tags {
-        models: models.iter().map(|(card, facts)| tag_model(card, facts.as_ref())).collect(),
+        models: models
+            .iter()
+            .map(|(card, facts)| tag_model(card, facts.as_ref()))
+            .collect(),
     }))
 }
 
@@ -183,7 +189,8 @@ pub async fn running(
             RunningModel {
                 tag,
                 expires_at: running.expires_at.map(|at| {
-                    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    chrono::DateTime::<chrono::Utc>::from(at)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 }),
                 size_vram: 0,
                 context_length: running.model.context_per_slot,
@@ -256,21 +263,32 @@ pub async fn show(
 ) -> Result<Json<Show>, OllamaError> {
     let Caller(caller) = caller?;
     let AnyJson(body) = body?;
-    let details_of = state.services.completions.details(&caller, &body.model()?).await?;
+    let details_of = state
+        .services
+        .completions
+        .details(&caller, &body.model()?)
+        .await?;
     let facts = details_of.facts.as_ref();
     let card = &details_of.card;
     let mut model_info: serde_json::Map<String, Value> = facts
         .map(|facts| facts.metadata.clone().into_iter().collect())
         .unwrap_or_default();
     if let Some(answered_by) = &details_of.answered_by {
-        model_info.insert("agentbox.answered_by".to_owned(), Value::from(answered_by.clone()));
+        model_info.insert(
+            "agentbox.answered_by".to_owned(),
+            Value::from(answered_by.clone()),
+        );
     }
-    let from = card
-        .file
-        .as_ref()
-        .map_or_else(|| details_of.answered_by.clone().unwrap_or_else(|| card.id.clone()), |file| file.path.display().to_string());
+    let from = card.file.as_ref().map_or_else(
+        || details_of.answered_by.clone().unwrap_or_else(|| card.id.clone()),
+        |file| file.path.display().to_string(),
+    );
     Ok(Json(Show {
-        modelfile: format!("# {} ({}), served by agentbox\nFROM {from}\n", card.id, kind_name(card.kind)),
+        modelfile: format!(
+            "# {} ({}), served by agentbox\nFROM {from}\n",
+            card.id,
+            kind_name(card.kind)
+        ),
         parameters: String::new(),
         template: facts.and_then(|f| f.chat_template.clone()).unwrap_or_default(),
         system: details_of.system.clone(),

@@ -56,7 +56,10 @@ impl Options {
             if (low..=high).contains(&value) {
                 Ok(value)
             } else {
-                Err(invalid("options", format!("{name} must be between {low} and {high}")))
+                Err(invalid(
+                    "options",
+                    format!("{name} must be between {low} and {high}"),
+                ))
             }
         };
         if let Some(value) = self.temperature {
@@ -101,7 +104,10 @@ pub fn format(format: Option<&Value>) -> Result<Option<ResponseFormat>, ApiError
             schema: schema.clone(),
             strict: true,
         })),
-        Some(_) => Err(invalid("format", "format must be \"json\" or a JSON schema object")),
+        Some(_) => Err(invalid(
+            "format",
+            "format must be \"json\" or a JSON schema object",
+        )),
     }
 }
 
@@ -144,7 +150,9 @@ fn duration_seconds(text: &str) -> Option<f64> {
         let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -175,18 +183,34 @@ mod tests {
         assert!((seconds(serde_json::json!("1h2m3.5s")) - 3723.5).abs() < 1e-9);
         assert!((seconds(serde_json::json!("300ms")) - 0.3).abs() < 1e-9);
         assert!((seconds(serde_json::json!("0")) - 0.0).abs() < 1e-9);
-        for forever in [serde_json::json!(-1), serde_json::json!("-1"), serde_json::json!("-5m")] {
-            assert_eq!(keep_alive(Some(&forever)).unwrap(), Some(Residency::Forever), "{forever}");
+        for forever in [
+            serde_json::json!(-1),
+            serde_json::json!("-1"),
+            serde_json::json!("-5m"),
+        ] {
+            assert_eq!(
+                keep_alive(Some(&forever)).unwrap(),
+                Some(Residency::Forever),
+                "{forever}"
+            );
         }
         assert_eq!(keep_alive(None).unwrap(), None);
-        for wrong in [serde_json::json!("soon"), serde_json::json!("5x"), serde_json::json!(true), serde_json::json!("")] {
+        for wrong in [
+            serde_json::json!("soon"),
+            serde_json::json!("5x"),
+            serde_json::json!(true),
+            serde_json::json!(""),
+        ] {
             assert!(keep_alive(Some(&wrong)).is_err(), "{wrong}");
         }
     }
 
     #[test]
     fn format_is_json_or_a_schema() {
-        assert_eq!(format(Some(&serde_json::json!("json"))).unwrap(), Some(ResponseFormat::JsonObject));
+        assert_eq!(
+            format(Some(&serde_json::json!("json"))).unwrap(),
+            Some(ResponseFormat::JsonObject)
+        );
         assert_eq!(format(Some(&serde_json::json!(""))).unwrap(), None);
         assert!(matches!(
             format(Some(&serde_json::json!({"type": "object"}))).unwrap(),

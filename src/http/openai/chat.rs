@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use super::stream::{self, ChatCompletion};
 use crate::engine::ChatMessage;
-use crate::engine::chat::{ChatRequest, ResponseFormat, ToolUse};
 use crate::engine::ToolCall;
+use crate::engine::chat::{ChatRequest, ResponseFormat, ToolUse};
 use crate::http::AppState;
 use crate::http::compat::{Answer, ToolBody, invalid, tool_specs, unsupported};
 use crate::http::error::{ApiError, OpenAiError, OpenAiErrorBody};
@@ -185,7 +185,7 @@ pub async fn create(
     let completions = &state.services.completions;
     let (answer, session) = match Target::parse(&model) {
         Target::Agent(agent) => {
-            let messages = agent_messages(body)?;
+            let messages = agent_messages(&body)?;
             let run = completions.run_agent(&caller, agent, messages).await?;
             let session = run.session_id;
             (Answer::of_agent(model.trim().to_owned(), run), Some(session))
@@ -232,8 +232,8 @@ fn chat_request(body: ChatCompletionBody, default_max: u32) -> Result<ChatReques
 
 /// The conversation for an agent: an agent calls its own tools and answers in its own words,
 /// so offering tools or asking for a format is refused rather than ignored.
-fn agent_messages(body: ChatCompletionBody) -> Result<Vec<ChatMessage>, ApiError> {
-    check_common(&body)?;
+fn agent_messages(body: &ChatCompletionBody) -> Result<Vec<ChatMessage>, ApiError> {
+    check_common(body)?;
     if body.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
         return Err(unsupported(
             "tools",
@@ -257,7 +257,10 @@ fn check_common(body: &ChatCompletionBody) -> Result<(), ApiError> {
     if let Some(n) = body.n
         && n != 1
     {
-        return Err(unsupported("n", format!("n must be 1 (one choice per request), not {n}")));
+        return Err(unsupported(
+            "n",
+            format!("n must be 1 (one choice per request), not {n}"),
+        ));
     }
     if body.logprobs == Some(true) {
         return Err(unsupported("logprobs", "logprobs are not supported"));
@@ -341,7 +344,9 @@ fn content_text(content: Option<&Value>, at: usize) -> Result<String, ApiError> 
                     _ => {
                         return Err(invalid(
                             "messages",
-                            format!("messages[{at}].content parts must be {{\"type\": \"text\", \"text\": ...}}"),
+                            format!(
+                                "messages[{at}].content parts must be {{\"type\": \"text\", \"text\": ...}}"
+                            ),
                         ));
                     }
                 }
@@ -450,7 +455,12 @@ fn response_format(format: Option<&Value>) -> Result<Option<ResponseFormat>, Api
 
 /// `stop`: a string or a list of strings.
 fn stops(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
-    let wrong = || invalid("stop", format!("stop must be a string or a list of at most {MAX_STOPS} non-empty strings"));
+    let wrong = || {
+        invalid(
+            "stop",
+            format!("stop must be a string or a list of at most {MAX_STOPS} non-empty strings"),
+        )
+    };
     let stops: Vec<String> = match stop {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(stop)) => vec![stop.clone()],
@@ -470,6 +480,9 @@ fn in_range(field: &'static str, value: f32, low: f32, high: f32) -> Result<f32,
     if (low..=high).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(field, format!("{field} must be between {low} and {high}")))
+        Err(invalid(
+            field,
+            format!("{field} must be between {low} and {high}"),
+        ))
     }
 }

@@ -101,7 +101,11 @@ pub async fn create(
     let Caller(caller) = caller?;
     let ApiJson(body) = body?;
     let Target::Model(model) = Target::parse(&body.model) else {
-        return Err(unsupported("model", "agents answer chat completions only (POST /v1/chat/completions)").into());
+        return Err(unsupported(
+            "model",
+            "agents answer chat completions only (POST /v1/chat/completions)",
+        )
+        .into());
     };
     let model = model.to_owned();
     let streamed = body.stream;
@@ -137,11 +141,15 @@ pub async fn create(
 fn completion_request(body: CompletionBody) -> Result<(String, ChatRequest), ApiError> {
     let prompt = match body.prompt {
         Value::String(prompt) => prompt,
-        Value::Array(mut prompts) if prompts.len() == 1 && prompts[0].is_string() => {
-            prompts.pop().and_then(|p| p.as_str().map(str::to_owned)).unwrap_or_default()
-        }
+        Value::Array(mut prompts) if prompts.len() == 1 && prompts[0].is_string() => prompts
+            .pop()
+            .and_then(|p| p.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         Value::Array(_) => {
-            return Err(unsupported("prompt", "one prompt per request (a string, or a list of one string)"));
+            return Err(unsupported(
+                "prompt",
+                "one prompt per request (a string, or a list of one string)",
+            ));
         }
         _ => return Err(invalid("prompt", "prompt must be a string")),
     };
@@ -156,7 +164,10 @@ fn completion_request(body: CompletionBody) -> Result<(String, ChatRequest), Api
         ("logprobs", body.logprobs.is_some()),
     ] {
         if refused {
-            return Err(unsupported(field, format!("`{field}` is not supported with this value")));
+            return Err(unsupported(
+                field,
+                format!("`{field}` is not supported with this value"),
+            ));
         }
     }
     let mut request = ChatRequest::new(Vec::new());
@@ -196,12 +207,20 @@ fn sse(answer: Answer, include_usage: bool) -> Sse<impl Stream<Item = Result<Eve
                 Some(Piece::Text(text)) => (vec![chunk(text, None, None, &answer.model)], Some(answer)),
                 Some(Piece::Done(finished)) => {
                     let usage = include_usage.then(|| Usage::of(&finished));
-                    let last = chunk(String::new(), Some(finish_reason(finished.finish)), usage, &answer.model);
+                    let last = chunk(
+                        String::new(),
+                        Some(finish_reason(finished.finish)),
+                        usage,
+                        &answer.model,
+                    );
                     (vec![last, Event::default().data("[DONE]")], None)
                 }
                 Some(Piece::Failed(err)) => {
                     let (_, body) = OpenAiError(err).body();
-                    (vec![Event::default().data(serde_json::to_string(&body).unwrap_or_default())], None)
+                    (
+                        vec![Event::default().data(serde_json::to_string(&body).unwrap_or_default())],
+                        None,
+                    )
                 }
                 Some(Piece::ToolCall(_)) => (Vec::new(), Some(answer)),
                 None => return None,

@@ -73,6 +73,8 @@ pub struct FunctionOut {
     pub arguments: String,
 }
 
+// OpenAI's field names.
+#[allow(clippy::struct_field_names)]
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[schema(as = OpenAiUsage)]
 pub struct Usage {
@@ -107,9 +109,15 @@ impl ToolCallOut {
 
 impl ChatCompletion {
     pub fn of(collected: &Collected, model: String) -> Self {
-        let tool_calls = (!collected.tool_calls.is_empty())
-            .then(|| collected.tool_calls.iter().map(|call| ToolCallOut::of(call, None)).collect());
-        let content = (!collected.text.is_empty() || collected.tool_calls.is_empty()).then(|| collected.text.clone());
+        let tool_calls = (!collected.tool_calls.is_empty()).then(|| {
+            collected
+                .tool_calls
+                .iter()
+                .map(|call| ToolCallOut::of(call, None))
+                .collect()
+        });
+        let content =
+            (!collected.text.is_empty() || collected.tool_calls.is_empty()).then(|| collected.text.clone());
         Self {
             id: completion_id("chatcmpl"),
             object: "chat.completion",
@@ -187,7 +195,7 @@ struct Chunks {
 
 impl Chunks {
     fn event(&self, delta: Delta, finish: Option<&'static str>) -> Event {
-        self.json(&Chunk {
+        json_event(&Chunk {
             id: &self.id,
             object: "chat.completion.chunk",
             created: self.created,
@@ -200,10 +208,6 @@ impl Chunks {
             }],
             usage: self.include_usage.then_some(Value::Null),
         })
-    }
-
-    fn json(&self, data: &impl Serialize) -> Event {
-        Event::default().data(serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned()))
     }
 
     /// The events of the next piece of the answer.
@@ -231,7 +235,7 @@ impl Chunks {
                 self.ended = true;
                 let mut events = vec![self.event(Delta::default(), Some(finish_reason(finished.finish)))];
                 if self.include_usage {
-                    events.push(self.json(&Chunk {
+                    events.push(json_event(&Chunk {
                         id: &self.id,
                         object: "chat.completion.chunk",
                         created: self.created,
@@ -246,7 +250,7 @@ impl Chunks {
             Some(Piece::Failed(err)) => {
                 self.ended = true;
                 let (_, body) = OpenAiError(err).body();
-                vec![self.json(&body)]
+                vec![json_event(&body)]
             }
             None => {
                 self.ended = true;
@@ -254,6 +258,10 @@ impl Chunks {
             }
         }
     }
+}
+
+fn json_event(data: &impl Serialize) -> Event {
+    Event::default().data(serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned()))
 }
 
 /// The answer as server-sent chunks. The stream owns the answer: a closed connection drops it

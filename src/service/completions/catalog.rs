@@ -81,13 +81,16 @@ const CHAT_ROLES: [ModelRole; 3] = [ModelRole::Fast, ModelRole::Reasoning, Model
 impl CompletionService {
     /// Every name the caller may send as `model`: local models, roles, remote models, agents.
     pub async fn models(&self, caller: &Identity) -> Result<Vec<ModelCard>, ServiceError> {
-        let library = self.models.library().await?;
+        let library = self.inner.models.library().await?;
         let present: Vec<_> = library
             .list()
             .into_iter()
             .filter(|info| info.state == FileState::Present && info.role != Some(ModelRole::Embedding))
             .collect();
-        let files: Vec<PathBuf> = present.iter().map(|info| library.dir().join(&info.file)).collect();
+        let files: Vec<PathBuf> = present
+            .iter()
+            .map(|info| library.dir().join(&info.file))
+            .collect();
         let modified = tokio::task::spawn_blocking(move || {
             files
                 .iter()
@@ -122,7 +125,7 @@ impl CompletionService {
             file: None,
         }));
         let mut seen: HashSet<String> = cards.iter().map(|card| card.id.clone()).collect();
-        for remote in self.store.remote_models().await? {
+        for remote in self.inner.store.remote_models().await? {
             if seen.insert(remote.model.clone()) {
                 cards.push(ModelCard {
                     id: remote.model,
@@ -134,15 +137,20 @@ impl CompletionService {
                 });
             }
         }
-        let agents = self.agents.list(caller).await?.agents;
-        cards.extend(agents.into_iter().filter(|agent| agent.enabled).map(|agent| ModelCard {
-            id: format!("{AGENT_PREFIX}{}", agent.name),
-            kind: CardKind::Agent,
-            owned_by: "agentbox".to_owned(),
-            description: Some(agent.description),
-            role: agent.model_role,
-            file: None,
-        }));
+        let agents = self.inner.agents.list(caller).await?.agents;
+        cards.extend(
+            agents
+                .into_iter()
+                .filter(|agent| agent.enabled)
+                .map(|agent| ModelCard {
+                    id: format!("{AGENT_PREFIX}{}", agent.name),
+                    kind: CardKind::Agent,
+                    owned_by: "agentbox".to_owned(),
+                    description: Some(agent.description),
+                    role: agent.model_role,
+                    file: None,
+                }),
+        );
         Ok(cards)
     }
 
@@ -168,18 +176,24 @@ impl CompletionService {
         let card = self.model(caller, name).await?;
         let (system, answerer) = match Target::parse(&card.id) {
             Target::Agent(agent) => {
-                let agent = self.agents.get(caller, agent).await?;
+                let agent = self.inner.agents.get(caller, agent).await?;
                 let answerer = agent.model_name.clone().or(agent.model_role.clone());
                 (Some(agent.system_prompt), answerer)
             }
             Target::Model(model) => (None, Some(model.to_owned())),
         };
-        let library = self.models.library().await?;
+        let library = self.inner.models.library().await?;
         let local = answerer
             .as_deref()
             .and_then(|name| library.find(name).ok())
             .filter(|entry| library.is_present(entry))
-            .map(|entry| (entry.name.clone(), library.path_of(entry), entry.chat_template.clone()));
+            .map(|entry| {
+                (
+                    entry.name.clone(),
+                    library.path_of(entry),
+                    entry.chat_template.clone(),
+                )
+            });
         let mut details = ModelDetails {
             card,
             answered_by: None,
@@ -213,7 +227,11 @@ impl CompletionService {
         Ok(cards
             .into_iter()
             .map(|card| {
-                let read = if card.file.is_some() { facts.next().flatten() } else { None };
+                let read = if card.file.is_some() {
+                    facts.next().flatten()
+                } else {
+                    None
+                };
                 (card, read)
             })
             .collect())

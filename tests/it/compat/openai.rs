@@ -34,19 +34,47 @@ async fn models_list_local_models_roles_and_agents() {
     let compat = CompatApp::start(1).await;
     let list = compat.get_json("/v1/models").await;
     assert_eq!(list["object"], "list");
-    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    for id in [MODEL, "fast", "reasoning", "code", "agent:assistant", "agent:analyst", "agent:coder"] {
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        MODEL,
+        "fast",
+        "reasoning",
+        "code",
+        "agent:assistant",
+        "agent:analyst",
+        "agent:coder",
+    ] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
     let analyst = compat.get_json("/v1/models/agent:analyst").await;
-    assert_eq!((analyst["object"].as_str(), analyst["kind"].as_str()), (Some("model"), Some("agent")));
+    assert_eq!(
+        (analyst["object"].as_str(), analyst["kind"].as_str()),
+        (Some("model"), Some("agent"))
+    );
     let local = compat.get_json(&format!("/v1/models/{MODEL}")).await;
     assert!(local["created"].as_i64().unwrap() > 1_600_000_000, "{local}");
 
     let missing = compat.get("/v1/models/nope").send().await.unwrap();
-    assert_eq!(openai_error_code(missing).await, (StatusCode::NOT_FOUND, "model_not_found".into()));
-    let anonymous = compat.app.client().get(compat.app.url("/v1/models")).send().await.unwrap();
-    assert_eq!(openai_error_code(anonymous).await, (StatusCode::UNAUTHORIZED, "unauthenticated".into()));
+    assert_eq!(
+        openai_error_code(missing).await,
+        (StatusCode::NOT_FOUND, "model_not_found".into())
+    );
+    let anonymous = compat
+        .app
+        .client()
+        .get(compat.app.url("/v1/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        openai_error_code(anonymous).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
     compat.stop().await;
 }
 
@@ -55,14 +83,22 @@ async fn models_list_local_models_roles_and_agents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     let compat = CompatApp::start(1).await;
-    let whole = compat.post_json("/v1/chat/completions", &greedy("What is the capital of France?", 24)).await;
+    let whole = compat
+        .post_json(
+            "/v1/chat/completions",
+            &greedy("What is the capital of France?", 24),
+        )
+        .await;
     assert!(whole["id"].as_str().unwrap().starts_with("chatcmpl-"), "{whole}");
     assert_eq!(whole["object"], "chat.completion");
     assert_eq!(whole["model"], MODEL);
     let choice = &whole["choices"][0];
     assert_eq!(choice["message"]["role"], "assistant");
     assert!(!choice["message"]["content"].as_str().unwrap().is_empty());
-    assert!(matches!(choice["finish_reason"].as_str(), Some("stop" | "length")));
+    assert!(matches!(
+        choice["finish_reason"].as_str(),
+        Some("stop" | "length")
+    ));
     let usage = &whole["usage"];
     assert_eq!(
         usage["total_tokens"].as_u64(),
@@ -74,12 +110,24 @@ async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     body["stream_options"] = json!({"include_usage": true});
     let response = compat.post("/v1/chat/completions", &body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let data = sse_data(&response.text().await.unwrap());
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"])
+    );
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -91,15 +139,25 @@ async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     assert_eq!(usage_chunk["usage"], whole["usage"]);
     assert!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_string());
 
-    let legacy = compat.post_json("/v1/completions", &json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})).await;
+    let legacy = compat
+        .post_json(
+            "/v1/completions",
+            &json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}),
+        )
+        .await;
     assert_eq!(legacy["object"], "text_completion");
-    assert!(!legacy["choices"][0]["text"].as_str().unwrap().is_empty(), "{legacy}");
+    assert!(
+        !legacy["choices"][0]["text"].as_str().unwrap().is_empty(),
+        "{legacy}"
+    );
     assert!(legacy["usage"]["completion_tokens"].as_u64().unwrap() <= 8);
 
     let rows = eventually(|| compat.direct_evaluations(), |rows| rows.len() >= 3).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(
-        rows.iter().all(|r| r["model"] == MODEL && r["provider"] == "local" && r["outcome"] == "success"
+        rows.iter().all(|r| r["model"] == MODEL
+            && r["provider"] == "local"
+            && r["outcome"] == "success"
             && r["completion_tokens"].as_u64() > Some(0)),
         "{rows:?}"
     );
@@ -116,7 +174,8 @@ async fn response_formats_and_tool_choice_go_through_the_grammar() {
         "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
         "required": ["name", "age"], "additionalProperties": false}}});
     let answer = compat.post_json("/v1/chat/completions", &body).await;
-    let person: Value = serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    let person: Value =
+        serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert!(person["name"].is_string() && person["age"].is_i64(), "{person}");
 
     let mut body = greedy("What is the weather in Paris?", 64);
@@ -133,51 +192,145 @@ async fn response_formats_and_tool_choice_go_through_the_grammar() {
     compat.stop().await;
 }
 
+/// Bad chat completion bodies, with the status and code each gets.
+fn bad_chat_bodies() -> Vec<(Value, StatusCode, &'static str)> {
+    let user = |content: &str| json!([{"role": "user", "content": content}]);
+    let tool = |parameters: Value| json!([{"type": "function", "function": {"name": "f", "parameters": parameters}}]);
+    let bad = StatusCode::BAD_REQUEST;
+    vec![
+        (
+            json!({"model": "nope", "messages": user("hi")}),
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+        ),
+        (
+            json!({"model": "agent:nope", "messages": user("hi")}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (json!({"model": "fast", "messages": []}), bad, "invalid_input"),
+        (json!({"model": "fast"}), bad, "invalid_body"),
+        (
+            json!({"model": "fast", "messages": [{"role": "wizard", "content": "hi"}]}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_9", "content": "42"}]}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "n": 2}),
+            bad,
+            "unsupported_value",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "max_tokens": 100_000}),
+            bad,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "tools": tool(json!("not a schema"))}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "tools": tool(json!({"type": "array"}))}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "tool_choice": "required"}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "tools": tool(json!({"type": "object"})), "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "response_format": {"type": "xml"}}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "temperature": 5}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user("hi"), "logprobs": true}),
+            bad,
+            "unsupported_value",
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            bad,
+            "unsupported_value",
+        ),
+        (
+            json!({"model": "agent:assistant", "messages": user("hi"), "tools": tool(json!({"type": "object"}))}),
+            bad,
+            "unsupported_value",
+        ),
+        (
+            json!({"model": "agent:assistant", "messages": [{"role": "assistant", "content": "hi"}]}),
+            bad,
+            "invalid_input",
+        ),
+        (
+            json!({"model": "fast", "messages": user(&"x".repeat(3 << 20))}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ]
+}
+
 /// Every kind of bad input gets a 4xx in `OpenAI`'s shape with a stable code: never a 500 or
 /// a hang, and nothing runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_openai_shaped_errors() {
     let compat = CompatApp::start(1).await;
-    let user = |content: &str| json!([{"role": "user", "content": content}]);
-    let tool = |parameters: Value| json!([{"type": "function", "function": {"name": "f", "parameters": parameters}}]);
+    let cases = bad_chat_bodies();
     let bad = StatusCode::BAD_REQUEST;
-    let cases: Vec<(Value, StatusCode, &str)> = vec![
-        (json!({"model": "nope", "messages": user("hi")}), StatusCode::NOT_FOUND, "model_not_found"),
-        (json!({"model": "agent:nope", "messages": user("hi")}), StatusCode::NOT_FOUND, "not_found"),
-        (json!({"model": "fast", "messages": []}), bad, "invalid_input"),
-        (json!({"model": "fast"}), bad, "invalid_body"),
-        (json!({"model": "fast", "messages": [{"role": "wizard", "content": "hi"}]}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_9", "content": "42"}]}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "n": 2}), bad, "unsupported_value"),
-        (json!({"model": "fast", "messages": user("hi"), "max_tokens": 100_000}), bad, "invalid_request"),
-        (json!({"model": "fast", "messages": user("hi"), "tools": tool(json!("not a schema"))}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "tools": tool(json!({"type": "array"}))}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "tool_choice": "required"}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "tools": tool(json!({"type": "object"})), "tool_choice": {"type": "function", "function": {"name": "g"}}}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "response_format": {"type": "xml"}}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "temperature": 5}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user("hi"), "logprobs": true}), bad, "unsupported_value"),
-        (json!({"model": "fast", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}), bad, "unsupported_value"),
-        (json!({"model": "agent:assistant", "messages": user("hi"), "tools": tool(json!({"type": "object"}))}), bad, "unsupported_value"),
-        (json!({"model": "agent:assistant", "messages": [{"role": "assistant", "content": "hi"}]}), bad, "invalid_input"),
-        (json!({"model": "fast", "messages": user(&"x".repeat(3 << 20))}), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-    ];
     for (body, status, code) in cases {
         let shown: String = body.to_string().chars().take(120).collect();
         let started = Instant::now();
         let response = compat.post("/v1/chat/completions", &body).send().await.unwrap();
-        assert_eq!(openai_error_code(response).await, (status, code.to_owned()), "{shown}");
-        assert!(started.elapsed() < Duration::from_secs(10), "{shown} answered at once");
+        assert_eq!(
+            openai_error_code(response).await,
+            (status, code.to_owned()),
+            "{shown}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{shown} answered at once"
+        );
     }
     let completions: Vec<(Value, &str)> = vec![
-        (json!({"model": "fast", "prompt": ["a", "b"]}), "unsupported_value"),
+        (
+            json!({"model": "fast", "prompt": ["a", "b"]}),
+            "unsupported_value",
+        ),
         (json!({"model": "fast", "prompt": ""}), "invalid_input"),
-        (json!({"model": "fast", "prompt": "a", "echo": true}), "unsupported_value"),
-        (json!({"model": "agent:analyst", "prompt": "a"}), "unsupported_value"),
+        (
+            json!({"model": "fast", "prompt": "a", "echo": true}),
+            "unsupported_value",
+        ),
+        (
+            json!({"model": "agent:analyst", "prompt": "a"}),
+            "unsupported_value",
+        ),
     ];
     for (body, code) in completions {
         let response = compat.post("/v1/completions", &body).send().await.unwrap();
-        assert_eq!(openai_error_code(response).await, (bad, code.to_owned()), "{body}");
+        assert_eq!(
+            openai_error_code(response).await,
+            (bad, code.to_owned()),
+            "{body}"
+        );
     }
     // A 10 MB body and a broken one.
     let huge = compat
@@ -190,7 +343,10 @@ async fn bad_input_gets_openai_shaped_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(openai_error_code(huge).await, (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into()));
+    assert_eq!(
+        openai_error_code(huge).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
+    );
     let broken = compat
         .app
         .client()
@@ -225,10 +381,16 @@ async fn a_client_that_disconnects_stops_the_generation() {
     drop(stream);
 
     let started = Instant::now();
-    let next = compat.post_json("/v1/chat/completions", &greedy("Say hi.", 4)).await;
+    let next = compat
+        .post_json("/v1/chat/completions", &greedy("Say hi.", 4))
+        .await;
     assert!(next["choices"][0]["message"]["content"].is_string(), "{next}");
     // 3,500 tokens at this model's speed take well over a minute on one thread.
-    assert!(started.elapsed() < Duration::from_secs(30), "the slot was freed: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the slot was freed: {:?}",
+        started.elapsed()
+    );
     let rows = eventually(|| compat.direct_evaluations(), |rows| rows.len() >= 2).await;
     assert_eq!(rows[0]["outcome"], "cancelled", "{rows:?}");
     assert_eq!(rows[1]["outcome"], "success", "{rows:?}");

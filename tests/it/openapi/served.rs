@@ -46,7 +46,8 @@ async fn every_documented_operation_is_served_with_the_documented_security() {
             );
         } else {
             assert!(
-                status == StatusCode::UNAUTHORIZED && shows(&body, "unauthenticated", "authentication required"),
+                status == StatusCode::UNAUTHORIZED
+                    && shows(&body, "unauthenticated", "authentication required"),
                 "{name} is documented as needing credentials: {status} {body}"
             );
         }

@@ -276,5 +276,9 @@ fn tool_choice_response_format_and_penalties_pass_through() {
     assert_eq!(body["frequency_penalty"], json!(0.5));
     assert_eq!(body["presence_penalty"], json!(-0.25));
     // The default is left to the server.
-    assert!(request_body(ProviderKind::OpenAi, "gpt-x", &conversation()).get("tool_choice").is_none());
+    assert!(
+        request_body(ProviderKind::OpenAi, "gpt-x", &conversation())
+            .get("tool_choice")
+            .is_none()
+    );
 }
