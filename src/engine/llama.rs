@@ -135,16 +135,6 @@ impl Engine {
         spec: &ModelSpec,
         request: GenerateRequest,
     ) -> Result<Generation, EngineError> {
-        let window = spec
-            .context_size
-            .unwrap_or(self.settings.context_per_slot)
-            .max(64);
-        if request.max_tokens >= window {
-            return Err(EngineError::InvalidRequest(format!(
-                "max_tokens ({}) must be below the model's context of {window} tokens",
-                request.max_tokens
-            )));
-        }
         let (jobs, template) = self.ensure_loaded(spec).await?;
         let prompt = match &request.prompt {
             Prompt::Text(text) => text.clone(),
@@ -164,6 +154,22 @@ impl Engine {
             .await
             .map_err(|_| EngineError::Load(format!("model {} was unloaded", spec.name)))?;
         Ok(Generation { events: receiver })
+    }
+
+    /// Refuses an answer budget the model's context cannot hold: a chat asks for at most
+    /// `max_tokens`, and a budget at or above the window is a mistake to say, not to discover
+    /// when the context runs out (a raw `generate` simply stops there).
+    pub(super) fn check_max_tokens(&self, spec: &ModelSpec, max_tokens: u32) -> Result<(), EngineError> {
+        let window = spec
+            .context_size
+            .unwrap_or(self.settings.context_per_slot)
+            .max(64);
+        if max_tokens >= window {
+            return Err(EngineError::InvalidRequest(format!(
+                "max_tokens ({max_tokens}) must be below the model's context of {window} tokens"
+            )));
+        }
+        Ok(())
     }
 
     /// Renders a conversation with the model's chat template (loading the model if needed).

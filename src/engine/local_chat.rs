@@ -19,6 +19,7 @@ impl Engine {
     /// Runs a chat on a local model. Errors before the first token (missing model, over budget,
     /// a prompt larger than the context) are returned here; later ones arrive on the stream.
     pub async fn chat(&self, spec: &ModelSpec, request: ChatRequest) -> Result<ChatStream, EngineError> {
+        self.check_max_tokens(spec, request.max_tokens)?;
         let tools = callable_tools(&request)?;
         let grammar = answer_grammar(&request, &tools)?;
         let generate = |tool_role: &str| GenerateRequest {
@@ -47,6 +48,7 @@ impl Engine {
         prompt: String,
         request: &ChatRequest,
     ) -> Result<ChatStream, EngineError> {
+        self.check_max_tokens(spec, request.max_tokens)?;
         let grammar = answer_grammar(request, &[])?;
         let generation = self
             .generate(

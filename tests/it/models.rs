@@ -827,3 +827,77 @@ async fn models_cli_pull_exit_codes_and_bad_catalogs() {
     assert!(message.contains("line 3: unknown role \"quick\""), "{message}");
     assert_eq!(message.trim().lines().count(), 1, "{message}");
 }
+
+/// Ollama's `/api/pull` follows the same catalog download as status lines ending with
+/// `success`, and `/api/delete` removes the file again (both admins only, see
+/// `compat::ollama`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_pull_streams_status_lines_and_delete_removes_the_file() {
+    let data = payload(2 << 20);
+    let server = FileServer::start(data.clone(), Manners::default()).await;
+    let folder = two_model_folder(&server, &data);
+    let app = TestApp::start_with(Options {
+        extra_env: folder.env(),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.setup_admin().await;
+    let key = admin.api_key("ollama", &["read", "write"]).await;
+    let client = app.client();
+    let call = |method: Method, path: &str, body: Value| {
+        client
+            .request(method, app.url(path))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+
+    let response = call(Method::POST, "/api/pull", serde_json::json!({"model": "tiny"}))
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.first(), Some(&"pulling manifest"), "{lines:?}");
+    assert_eq!(statuses.last(), Some(&"success"), "{lines:?}");
+    let whole = lines
+        .iter()
+        .find(|l| l["completed"] == l["total"] && l["digest"].is_string())
+        .expect("a line with the whole file and its digest");
+    assert_eq!(whole["total"], data.len());
+    assert_eq!(whole["digest"], format!("sha256:{}", sha256(&data)));
+
+    // Present now: a second pull reports success at once, as one object without streaming.
+    let again: Value = call(
+        Method::POST,
+        "/api/pull",
+        serde_json::json!({"name": "tiny", "stream": false}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(again["status"], "success");
+
+    let deleted = call(
+        Method::DELETE,
+        "/api/delete",
+        serde_json::json!({"model": "tiny"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert!(
+        !folder.files().iter().any(|file| file.contains("tiny")),
+        "{:?}",
+        folder.files()
+    );
+    app.stop().await;
+}
