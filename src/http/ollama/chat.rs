@@ -480,17 +480,9 @@ async fn answer_response(
         let collected = answer.collect().await;
         release(keep, &model);
         let collected = collected?;
-        let reason = Some(done_reason(&collected.finished));
-        let stats = Some(Stats::of(&collected.finished));
-        return Ok(match shape {
-            Shape::Chat => {
-                let calls = collected.tool_calls.iter().map(call_body).collect();
-                axum::Json(chat_line(&model, collected.text, calls, reason, stats)).into_response()
-            }
-            Shape::Generate => {
-                axum::Json(generate_line(&model, collected.text, reason, stats)).into_response()
-            }
-        });
+        let calls = collected.tool_calls.iter().map(call_body).collect();
+        let line = shaped(shape, &model, collected.text, calls, Some(&collected.finished));
+        return Ok(axum::Json(line).into_response());
     }
     let lines = futures::stream::unfold(Some((answer, keep)), move |state| async move {
         let (mut answer, keep) = state?;
@@ -498,37 +490,12 @@ async fn answer_response(
         let piece = answer.next().await?;
         let ended = matches!(piece, Piece::Done(_) | Piece::Failed(_));
         let line: Line<Value> = match piece {
-            Piece::Text(text) => Line::Answer(
-                match shape {
-                    Shape::Chat => serde_json::to_value(chat_line(&model, text, Vec::new(), None, None)),
-                    Shape::Generate => serde_json::to_value(generate_line(&model, text, None, None)),
-                }
-                .unwrap_or_default(),
-            ),
-            Piece::ToolCall(call) => Line::Answer(
-                serde_json::to_value(chat_line(
-                    &model,
-                    String::new(),
-                    vec![call_body(&call)],
-                    None,
-                    None,
-                ))
-                .unwrap_or_default(),
-            ),
+            Piece::Text(text) => Line::Answer(shaped(shape, &model, text, Vec::new(), None)),
+            Piece::ToolCall(call) => {
+                Line::Answer(shaped(shape, &model, String::new(), vec![call_body(&call)], None))
+            }
             Piece::Done(finished) => {
-                let reason = Some(done_reason(&finished));
-                let stats = Some(Stats::of(&finished));
-                Line::Answer(
-                    match shape {
-                        Shape::Chat => {
-                            serde_json::to_value(chat_line(&model, String::new(), Vec::new(), reason, stats))
-                        }
-                        Shape::Generate => {
-                            serde_json::to_value(generate_line(&model, String::new(), reason, stats))
-                        }
-                    }
-                    .unwrap_or_default(),
-                )
+                Line::Answer(shaped(shape, &model, String::new(), Vec::new(), Some(&finished)))
             }
             Piece::Failed(err) => Line::Error(OllamaError(err).body().1),
         };
@@ -539,6 +506,24 @@ async fn answer_response(
         Some((line, Some((answer, keep))))
     });
     Ok(ndjson(lines))
+}
+
+/// One line of the answer in the request's shape (`finished` on the last); a generate line
+/// has no tool calls (nothing offers tools there).
+fn shaped(
+    shape: Shape,
+    model: &str,
+    text: String,
+    calls: Vec<ToolCallBody>,
+    finished: Option<&Finished>,
+) -> Value {
+    let reason = finished.map(done_reason);
+    let stats = finished.map(Stats::of);
+    match shape {
+        Shape::Chat => serde_json::to_value(chat_line(model, text, calls, reason, stats)),
+        Shape::Generate => serde_json::to_value(generate_line(model, text, reason, stats)),
+    }
+    .unwrap_or_default()
 }
 
 /// Applies the request's keep-alive to the model that answered.
