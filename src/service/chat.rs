@@ -209,12 +209,13 @@ impl ChatService {
     /// APIs, which carry the history in every request). A new session keeps the last user turn
     /// and every turn of the run, so the call shows in the caller's history and analytics; the
     /// earlier turns are the client's and go to the model as sent. The client's system turns
-    /// follow the agent's own instructions.
+    /// follow the agent's own instructions; `max_tokens` caps each model call's answer.
     pub async fn converse(
         &self,
         caller: &Identity,
         agent: &str,
         turns: Vec<ChatMessage>,
+        max_tokens: Option<u32>,
     ) -> Result<ChatRun, ServiceError> {
         let agent = self.usable_agent(caller, agent).await?;
         let (system, turns): (Vec<ChatMessage>, Vec<ChatMessage>) =
@@ -250,6 +251,7 @@ impl ChatService {
                 model: None,
                 session_id: session.id,
                 task_id: None,
+                max_tokens,
             },
         };
         Ok(self.start(caller, prepared, claim).await)
@@ -347,6 +349,7 @@ impl ChatService {
                 model: send.model,
                 session_id: session.id,
                 task_id,
+                max_tokens: None,
                 conversation,
             },
         })

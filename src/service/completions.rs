@@ -123,8 +123,9 @@ impl CompletionService {
         caller: &Identity,
         name: &str,
         messages: Vec<ChatMessage>,
+        max_tokens: Option<u32>,
     ) -> Result<ChatRun, ServiceError> {
-        self.inner.chat.converse(caller, name, messages).await
+        self.inner.chat.converse(caller, name, messages, max_tokens).await
     }
 
     /// Loads a local model now (Ollama's empty request), for any caller: a request would load

@@ -231,7 +231,10 @@ pub async fn chat(
             if body.tools.as_ref().is_some_and(|tools| !tools.is_empty()) || body.format.is_some() {
                 return Err(unsupported("tools", "an agent calls its own tools and answers in text").into());
             }
-            let run = completions.run_agent(&caller, agent, messages).await?;
+            let max_tokens = body.options.as_ref().and_then(Options::max_tokens);
+            let run = completions
+                .run_agent(&caller, agent, messages, max_tokens)
+                .await?;
             Answer::of_agent(body.model.trim().to_owned(), run)
         }
         Target::Model(target) => {
@@ -300,7 +303,14 @@ pub async fn generate(
             }
             Answer::of_agent(
                 body.model.trim().to_owned(),
-                completions.run_agent(&caller, agent, turns).await?,
+                completions
+                    .run_agent(
+                        &caller,
+                        agent,
+                        turns,
+                        body.options.as_ref().and_then(Options::max_tokens),
+                    )
+                    .await?,
             )
         }
         Target::Model(target) => {

@@ -37,14 +37,19 @@ pub struct Options {
 }
 
 impl Options {
+    /// `num_predict` as a cap on answer tokens, when it sets one.
+    pub fn max_tokens(&self) -> Option<u32> {
+        self.num_predict
+            .filter(|n| *n > 0)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Applies the options to `request`; out-of-range values are refused.
     pub fn apply(&self, request: &mut ChatRequest) -> Result<(), ApiError> {
-        request.max_tokens = match self.num_predict {
-            None => DEFAULT_PREDICT,
-            Some(n) if n < 0 => DEFAULT_PREDICT,
-            Some(0) => return Err(invalid("options", "num_predict must be at least 1 (or -1)")),
-            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-        };
+        if self.num_predict == Some(0) {
+            return Err(invalid("options", "num_predict must be at least 1 (or -1)"));
+        }
+        request.max_tokens = self.max_tokens().unwrap_or(DEFAULT_PREDICT);
         if let Some(stop) = &self.stop {
             if stop.iter().any(String::is_empty) || stop.len() > 16 {
                 return Err(invalid("options", "stop must be at most 16 non-empty strings"));

@@ -65,6 +65,13 @@ pub struct ChatCompletionBody {
     pub logit_bias: Option<Value>,
 }
 
+impl ChatCompletionBody {
+    /// The answer budget asked for: `max_completion_tokens`, or the older `max_tokens`.
+    fn answer_tokens(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+}
+
 /// The sampling fields chat and text completions share.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SamplingBody {
@@ -186,7 +193,9 @@ pub async fn create(
     let (answer, session) = match Target::parse(&model) {
         Target::Agent(agent) => {
             let messages = agent_messages(&body)?;
-            let run = completions.run_agent(&caller, agent, messages).await?;
+            let run = completions
+                .run_agent(&caller, agent, messages, body.answer_tokens())
+                .await?;
             let session = run.session_id;
             (Answer::of_agent(model.trim().to_owned(), run), Some(session))
         }
@@ -213,19 +222,13 @@ pub async fn create(
 fn chat_request(body: ChatCompletionBody, default_max: u32) -> Result<ChatRequest, ApiError> {
     check_common(&body)?;
     let mut request = ChatRequest::new(messages(&body.messages)?);
+    request.max_tokens = body.answer_tokens().unwrap_or(default_max.clamp(16, 2048));
     request.tools = tool_specs(body.tools.unwrap_or_default())?;
     if request.tools.len() > MAX_TOOLS {
         return Err(invalid("tools", format!("at most {MAX_TOOLS} tools")));
     }
     request.tool_use = tool_use(body.tool_choice.as_ref(), &request.tools)?;
     request.response_format = response_format(body.response_format.as_ref())?;
-    request.max_tokens = body
-        .max_completion_tokens
-        .or(body.max_tokens)
-        .unwrap_or(default_max.clamp(16, 2048));
-    if request.max_tokens == 0 {
-        return Err(invalid("max_tokens", "max_tokens must be at least 1"));
-    }
     body.sampling.apply(&mut request)?;
     Ok(request)
 }
@@ -271,6 +274,9 @@ fn check_common(body: &ChatCompletionBody) -> Result<(), ApiError> {
         .is_some_and(|bias| bias.as_object().is_none_or(|map| !map.is_empty()))
     {
         return Err(unsupported("logit_bias", "logit_bias is not supported"));
+    }
+    if body.answer_tokens() == Some(0) {
+        return Err(invalid("max_tokens", "max_tokens must be at least 1"));
     }
     if body.messages.is_empty() {
         return Err(invalid("messages", "messages must hold at least one message"));

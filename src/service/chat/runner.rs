@@ -73,6 +73,9 @@ pub struct AgentRun {
     pub task_id: Option<Uuid>,
     /// The system prompt and the windowed history, ending with the new user turn.
     pub conversation: Vec<ChatMessage>,
+    /// The caller's cap on answer tokens per model call, below the platform's limit (a
+    /// compatible API's `max_tokens`).
+    pub max_tokens: Option<u32>,
 }
 
 impl AgentRun {
@@ -163,7 +166,9 @@ impl AgentRunner {
         for _ in 0..run.agent.max_steps {
             let mut request = ChatRequest::new(conversation.clone());
             request.tools.clone_from(&specs);
-            request.max_tokens = self.limits.max_tokens;
+            request.max_tokens = run
+                .max_tokens
+                .map_or(self.limits.max_tokens, |cap| cap.min(self.limits.max_tokens));
             request.sampling = sampling(&run.agent);
             let step = self.model_call(&run, &target, request, &mut state, &cancel).await;
             state.count(&step);

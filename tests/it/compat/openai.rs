@@ -8,6 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{CompatApp, MODEL, eventually};
+use crate::chat::analyst_app;
+use crate::chat::scripted::{ScriptedModel, text};
 use crate::support::openai_error_code;
 
 fn greedy(content: &str, max_tokens: u32) -> Value {
@@ -395,4 +397,52 @@ async fn a_client_that_disconnects_stops_the_generation() {
     assert_eq!(rows[0]["outcome"], "cancelled", "{rows:?}");
     assert_eq!(rows[1]["outcome"], "success", "{rows:?}");
     compat.stop().await;
+}
+
+/// `agent:<name>` runs the agent's loop under the client's `max_tokens`, and keeps its turns
+/// as a session of the caller's, named by the `x-agentbox-session` header.
+#[tokio::test]
+async fn an_agent_answers_under_the_clients_max_tokens_and_keeps_a_session() {
+    let model = ScriptedModel::start(vec![text("Hello there.")]).await;
+    let (app, admin, member) = analyst_app().await;
+    model.register_for_role(&admin, "fast").await;
+    let key = member.api_key("sdk", &["read", "write"]).await;
+    let response = app
+        .client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "agent:assistant", "max_tokens": 7,
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Greet me."}]}))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-agentbox-session"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["model"], "agent:assistant");
+    assert_eq!(answer["choices"][0]["message"]["content"], "Hello there.");
+    let sent = &model.requests()[0];
+    assert_eq!(sent["max_tokens"], 7, "{sent}");
+    let system = sent["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.ends_with("\n\nBe brief."),
+        "the client's system turn follows the agent's: {system}"
+    );
+
+    let stored: Value = member
+        .get(&format!("/api/v1/sessions/{session}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let turns: Vec<(&str, &str)> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(turns, [("user", "Greet me."), ("assistant", "Hello there.")]);
+    app.stop().await;
 }
