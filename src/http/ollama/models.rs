@@ -334,7 +334,8 @@ fn pull_lines(followed: Followed, name: &str) -> Vec<Result<PullStatus, OllamaEr
     };
     match followed.state {
         _ if followed.stopped => vec![stopped()],
-        PullState::Starting => vec![Ok(status("pulling manifest"))],
+        // The first line, `pulling manifest`, is sent before any state.
+        PullState::Starting => Vec::new(),
         PullState::Downloading(progress) => vec![Ok(PullStatus {
             status: format!("pulling {name}"),
             digest: None,
@@ -380,7 +381,9 @@ pub async fn pull(
     let name = body.model()?;
     let handle = state.services.models.pull(&caller, &name, false).await?;
     let name = handle.name.clone();
-    let lines = follow(handle).flat_map(move |followed| futures::stream::iter(pull_lines(followed, &name)));
+    // Ollama's stream always opens with the manifest line, whatever state the pull is in.
+    let lines = futures::stream::iter([Ok(status("pulling manifest"))])
+        .chain(follow(handle).flat_map(move |followed| futures::stream::iter(pull_lines(followed, &name))));
     if body.stream != Some(false) {
         return Ok(ndjson(lines.map(|line| match line {
             Ok(status) => serde_json::to_value(status).unwrap_or_default(),
