@@ -278,9 +278,9 @@ try {
     await shoot('13-models-pulling')
     await page.getByText('e2e-pull downloaded and verified.').waitFor({ timeout: 120_000 })
     await models.locator('tr', { hasText: 'e2e-pull' }).getByText('On disk').waitFor()
-    await visit('/admin/mcp', '14-mcp', () => page.getByRole('heading', { name: 'MCP servers' }).waitFor())
+    await visit('/admin/mcp', '14-mcp', () => page.getByRole('heading', { name: 'MCP servers', exact: true }).waitFor())
 
-    await visit('/keys', '15-keys', () => page.getByRole('heading', { name: 'API keys' }).waitFor())
+    await visit('/keys', '15-keys', () => page.getByRole('heading', { name: 'API keys', exact: true }).waitFor())
     await page.getByRole('button', { name: 'Create key' }).first().click()
     await page.getByLabel('Name').fill('Reporting script')
     await page.getByRole('dialog').getByRole('button', { name: 'Create key' }).click()
