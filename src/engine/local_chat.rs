@@ -1,19 +1,18 @@
-//! The chat interface on the local engine: conversations with tool calls become a prompt the
-//! model's template can render, offered tools become a grammar, and the constrained output
-//! becomes `ChatEvent`s — text streamed as it is generated, tool calls once complete.
-
-use serde_json::json;
+//! The chat interface on the local engine. The model writes free text, streamed as it comes,
+//! and calls tools in its own template's syntax (see `tool_syntax`): a lazy grammar holds a call
+//! to the offered tools' schemas from the syntax's trigger on. A required call is held by the
+//! grammar from the first token; a JSON response format likewise. Reasoning models' `<think>`
+//! part streams apart as reasoning.
 
 use super::chat::{ChatEvent, ChatRequest, ChatSender, ChatStream, ToolUse};
-use super::grammar::{self, ToolChoice, ToolSpec};
+use super::grammar::{self, ToolSpec};
 use super::llama::{Engine, Generation, ModelSpec};
-use super::request::{ChatMessage, FinishReason, GenerateRequest, GenerationEvent, Prompt};
-use super::tool_stream::ToolAnswerStream;
+use super::reasoning::{Part, ThinkSplit};
+use super::request::{FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Grammar, Prompt};
+use super::template::{ChatTemplate, RenderedChat, ResultTurns};
+use super::tool_stream::CallStream;
+use super::tool_syntax::{self, ToolSyntax};
 use super::{EngineError, ToolCall};
-
-/// Characters per token, generously: bounds text answers so a looping model still closes its
-/// JSON inside `max_tokens`.
-const CHARS_PER_TOKEN: u32 = 4;
 
 impl Engine {
     /// Runs a chat on a local model. Errors before the first token (missing model, over budget,
@@ -21,22 +20,31 @@ impl Engine {
     pub async fn chat(&self, spec: &ModelSpec, request: ChatRequest) -> Result<ChatStream, EngineError> {
         self.check_max_tokens(spec, request.max_tokens)?;
         let tools = callable_tools(&request)?;
-        let grammar = answer_grammar(&request, &tools)?;
-        let generate = |tool_role: &str| GenerateRequest {
-            prompt: Prompt::Chat(prompt_messages(&request.messages, &tools, tool_role)),
-            max_tokens: request.max_tokens,
-            stop: request.stop.clone(),
-            sampling: request.sampling,
-            grammar: grammar.clone(),
-            ignore_eos: false,
-        };
-        // Templates without a `tool` role raise an error: tell them results as user turns.
-        let generation = match self.generate(spec, generate("tool")).await {
-            Err(EngineError::Template(_)) => self.generate(spec, generate("user")).await?,
-            other => other?,
+        let template = self.template(spec).await?;
+        let syntax = template.syntax();
+        let grammar = answer_grammar(&request, &tools, syntax)?;
+        let rendered = render(&template, &request, &tools)?;
+        let generation = self
+            .generate(
+                spec,
+                GenerateRequest {
+                    prompt: Prompt::Text(rendered.prompt),
+                    max_tokens: request.max_tokens,
+                    stop: request.stop.clone(),
+                    sampling: request.sampling,
+                    grammar,
+                    ignore_eos: false,
+                },
+            )
+            .await?;
+        let reader = AnswerReader {
+            think: template.reasons().then(|| ThinkSplit::new(rendered.thinking)),
+            calls: (!tools.is_empty()).then(|| CallStream::new(syntax)),
+            syntax,
+            tools,
         };
         let (sender, stream) = ChatStream::channel();
-        tokio::spawn(forward(generation, tools, sender));
+        tokio::spawn(forward(generation, reader, sender));
         Ok(stream)
     }
 
@@ -49,7 +57,7 @@ impl Engine {
         request: &ChatRequest,
     ) -> Result<ChatStream, EngineError> {
         self.check_max_tokens(spec, request.max_tokens)?;
-        let grammar = answer_grammar(request, &[])?;
+        let grammar = answer_grammar(request, &[], ToolSyntax::Json)?;
         let generation = self
             .generate(
                 spec,
@@ -63,9 +71,26 @@ impl Engine {
                 },
             )
             .await?;
+        let reader = AnswerReader {
+            think: None,
+            calls: None,
+            syntax: ToolSyntax::Json,
+            tools: Vec::new(),
+        };
         let (sender, stream) = ChatStream::channel();
-        tokio::spawn(forward(generation, Vec::new(), sender));
+        tokio::spawn(forward(generation, reader, sender));
         Ok(stream)
+    }
+}
+
+/// The conversation as the model's template renders it. Templates without a `tool` role raise
+/// an error: then results are told as user turns.
+fn render(template: &ChatTemplate, request: &ChatRequest, tools: &[ToolSpec]) -> Result<RenderedChat, EngineError> {
+    // Tools described but not callable (`tool_choice: none`) are still described.
+    let described = if tools.is_empty() { &request.tools[..0] } else { tools };
+    match template.render_chat(&request.messages, described, ResultTurns::Tool) {
+        Err(EngineError::Template(_)) => template.render_chat(&request.messages, described, ResultTurns::User),
+        other => other,
     }
 }
 
@@ -87,49 +112,117 @@ fn callable_tools(request: &ChatRequest) -> Result<Vec<ToolSpec>, EngineError> {
     }
 }
 
-/// The grammar the answer follows: a JSON response format, or text-or-call with tools (a call
-/// only when one is required), or none.
-fn answer_grammar(request: &ChatRequest, tools: &[ToolSpec]) -> Result<Option<String>, EngineError> {
+/// The grammar the answer follows: a JSON response format from the start; with tools, a
+/// call in the model's syntax — lazily, after free text, unless a call is required.
+fn answer_grammar(
+    request: &ChatRequest,
+    tools: &[ToolSpec],
+    syntax: ToolSyntax,
+) -> Result<Option<Grammar>, EngineError> {
     match (&request.response_format, tools.is_empty()) {
         (None, true) => Ok(None),
-        (Some(format), true) => grammar::json_schema(&format.schema()).map(Some),
+        (Some(format), true) => Ok(Some(Grammar::strict(grammar::json_schema(&format.schema())?))),
         (Some(_), false) => Err(EngineError::InvalidRequest(
             "a local model cannot combine a JSON response format with callable tools; \
              send tool_choice \"none\" or leave out the response format"
                 .into(),
         )),
         (None, false) => {
-            let max_text = request.max_tokens.saturating_mul(CHARS_PER_TOKEN);
-            let allow_text = request.tool_use == ToolUse::Auto;
-            grammar::tool_grammar(tools, max_text, allow_text).map(Some)
+            let gbnf = tool_syntax::call_grammar(syntax, tools)?;
+            let triggers = syntax.triggers();
+            Ok(Some(if request.tool_use == ToolUse::Auto {
+                Grammar {
+                    gbnf,
+                    triggers: triggers.patterns,
+                    preserved: triggers.preserved,
+                }
+            } else {
+                Grammar {
+                    preserved: triggers.preserved,
+                    ..Grammar::strict(gbnf)
+                }
+            }))
         }
+    }
+}
+
+/// Reads the output into chat events: reasoning apart, then text, then calls.
+struct AnswerReader {
+    think: Option<ThinkSplit>,
+    calls: Option<CallStream>,
+    syntax: ToolSyntax,
+    tools: Vec<ToolSpec>,
+}
+
+impl AnswerReader {
+    fn push(&mut self, piece: &str) -> Vec<ChatEvent> {
+        let parts = match self.think.as_mut() {
+            Some(think) => think.push(piece),
+            None => vec![Part::Text(piece.to_owned())],
+        };
+        self.read(parts)
+    }
+
+    fn read(&mut self, parts: Vec<Part>) -> Vec<ChatEvent> {
+        let mut events = Vec::new();
+        for part in parts {
+            match part {
+                Part::Reasoning(text) => events.push(ChatEvent::Reasoning(text)),
+                Part::Text(text) => {
+                    let text = match self.calls.as_mut() {
+                        Some(calls) => calls.push(&text),
+                        None => text,
+                    };
+                    if !text.is_empty() {
+                        events.push(ChatEvent::Text(text));
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// The events that end the answer, with its finish reason.
+    fn finish(&mut self, mut stats: GenerationStats) -> Result<Vec<ChatEvent>, EngineError> {
+        let held = self.think.take().map(ThinkSplit::finish).unwrap_or_default();
+        let mut events = self.read(held);
+        if let Some(calls) = self.calls.take() {
+            let finished = calls.finish();
+            if !finished.text.is_empty() {
+                events.push(ChatEvent::Text(finished.text));
+            }
+            if let Some(call) = finished.call {
+                match tool_syntax::parse_calls(self.syntax, &call, &self.tools) {
+                    Ok(calls) => {
+                        events.extend(calls.into_iter().map(|(name, arguments)| {
+                            ChatEvent::ToolCall(ToolCall {
+                                id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+                                name,
+                                arguments,
+                            })
+                        }));
+                        stats.finish = FinishReason::ToolCalls;
+                    }
+                    // A call cut by max_tokens is no call, and the finish says `length` (as
+                    // `OpenAI` answers); what streamed before it stands.
+                    Err(_) if stats.finish == FinishReason::Length => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        events.push(ChatEvent::Done(stats));
+        Ok(events)
     }
 }
 
 /// Copies engine events into the chat stream until the reader goes away (which drops the
 /// generation and so frees its slot).
-async fn forward(mut generation: Generation, tools: Vec<ToolSpec>, sender: ChatSender) {
-    let mut answer = ToolAnswerStream::new();
+async fn forward(mut generation: Generation, mut reader: AnswerReader, sender: ChatSender) {
     while let Some(event) = generation.next().await {
         let events = match event {
-            Ok(GenerationEvent::Text(piece)) if tools.is_empty() => vec![Ok(ChatEvent::Text(piece))],
-            Ok(GenerationEvent::Text(piece)) => {
-                let text = answer.push(&piece);
-                if text.is_empty() {
-                    continue;
-                }
-                vec![Ok(ChatEvent::Text(text))]
-            }
-            Ok(GenerationEvent::Done(stats)) if tools.is_empty() => vec![Ok(ChatEvent::Done(stats))],
-            Ok(GenerationEvent::Done(mut stats)) => match finish_tool_answer(&answer, &tools, stats.finish) {
-                Ok((events, finish)) => {
-                    stats.finish = finish;
-                    events
-                        .into_iter()
-                        .map(Ok)
-                        .chain([Ok(ChatEvent::Done(stats))])
-                        .collect()
-                }
+            Ok(GenerationEvent::Text(piece)) => reader.push(&piece).into_iter().map(Ok).collect(),
+            Ok(GenerationEvent::Done(stats)) => match reader.finish(stats) {
+                Ok(events) => events.into_iter().map(Ok).collect(),
                 Err(err) => vec![Err(err)],
             },
             Err(err) => vec![Err(err)],
@@ -142,114 +235,14 @@ async fn forward(mut generation: Generation, tools: Vec<ToolSpec>, sender: ChatS
     }
 }
 
-/// The events that complete a tool-constrained answer once generation has ended.
-fn finish_tool_answer(
-    answer: &ToolAnswerStream,
-    tools: &[ToolSpec],
-    finish: FinishReason,
-) -> Result<(Vec<ChatEvent>, FinishReason), EngineError> {
-    match grammar::parse_tool_choice(answer.output(), tools) {
-        Ok(ToolChoice::Text { content }) => {
-            // Whatever the incremental reader held back (it never should) goes out now.
-            let rest = content.strip_prefix(answer.released()).unwrap_or_default();
-            let events = (!rest.is_empty()).then(|| ChatEvent::Text(rest.to_owned()));
-            Ok((events.into_iter().collect(), finish))
-        }
-        Ok(ToolChoice::ToolCall { name, arguments }) => {
-            let call = ToolCall {
-                id: format!("call_{}", uuid::Uuid::new_v4().simple()),
-                name,
-                arguments,
-            };
-            Ok((vec![ChatEvent::ToolCall(call)], FinishReason::ToolCalls))
-        }
-        // An answer cut by max_tokens never closed its JSON: what streamed of a text stands, a
-        // call that was cut is no call, and the finish says `length` (as `OpenAI` answers).
-        Err(_) if finish == FinishReason::Length => Ok((Vec::new(), finish)),
-        Err(err) => Err(err),
-    }
-}
-
-/// The conversation as the model sees it: the tools and the answer format in the system turn,
-/// earlier tool calls written the way the model answers, results as `tool_role` turns.
-fn prompt_messages(messages: &[ChatMessage], tools: &[ToolSpec], tool_role: &str) -> Vec<ChatMessage> {
-    let mut prompt: Vec<ChatMessage> = Vec::with_capacity(messages.len() + 1);
-    if !tools.is_empty() {
-        let instructions = tool_instructions(tools);
-        match messages.first() {
-            Some(first) if first.role == "system" => {
-                prompt.push(ChatMessage::new(
-                    "system",
-                    format!("{}\n\n{instructions}", first.content),
-                ));
-            }
-            _ => prompt.push(ChatMessage::new("system", instructions)),
-        }
-    }
-    let skip = usize::from(!tools.is_empty() && messages.first().is_some_and(|m| m.role == "system"));
-    for message in &messages[skip..] {
-        prompt.push(match message.role.as_str() {
-            "assistant" if !message.tool_calls.is_empty() => {
-                let calls: Vec<String> = message
-                    .tool_calls
-                    .iter()
-                    .map(|call| answer_json("tool_call", "name", &json!(call.name), Some(&call.arguments)))
-                    .collect();
-                ChatMessage::new("assistant", calls.join("\n"))
-            }
-            "assistant" if !tools.is_empty() => ChatMessage::new(
-                "assistant",
-                answer_json("text", "content", &json!(message.content), None),
-            ),
-            "tool" => {
-                let content = if tool_role == "tool" {
-                    message.content.clone()
-                } else {
-                    format!("Tool result: {}", message.content)
-                };
-                ChatMessage::new(tool_role, content)
-            }
-            _ => ChatMessage::new(message.role.clone(), message.content.clone()),
-        });
-    }
-    prompt
-}
-
-/// An answer in the order the grammar makes the model write it (`type` first), so earlier turns
-/// look like the model's own.
-fn answer_json(
-    kind: &str,
-    key: &str,
-    value: &serde_json::Value,
-    arguments: Option<&serde_json::Value>,
-) -> String {
-    match arguments {
-        Some(arguments) => format!(r#"{{"type":"{kind}","{key}":{value},"arguments":{arguments}}}"#),
-        None => format!(r#"{{"type":"{kind}","{key}":{value}}}"#),
-    }
-}
-
-fn tool_instructions(tools: &[ToolSpec]) -> String {
-    let listed: Vec<String> = tools
-        .iter()
-        .map(|tool| {
-            format!(
-                "- {}: {}\n  arguments (JSON schema): {}",
-                tool.name, tool.description, tool.parameters
-            )
-        })
-        .collect();
-    format!(
-        "You can call these tools:\n{}\n\nAnswer with one JSON object: either \
-         {{\"type\": \"tool_call\", \"name\": <tool name>, \"arguments\": {{...}}}} to call a tool \
-         (its result comes back in the next turn), or {{\"type\": \"text\", \"content\": <your answer>}}.",
-        listed.join("\n")
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::engine::request::ChatMessage;
 
     fn tool() -> ToolSpec {
         ToolSpec {
@@ -259,37 +252,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tools_join_the_system_turn_and_earlier_calls_read_as_answers() {
-        let call = ToolCall {
-            id: "call_1".into(),
-            name: "kpi_values".into(),
-            arguments: json!({"kpi": "revenue"}),
+    fn stats(finish: FinishReason) -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            time_to_first_token: Duration::ZERO,
+            total: Duration::ZERO,
+            finish,
+        }
+    }
+
+    fn read(syntax: ToolSyntax, thinking: Option<bool>, pieces: &[&str], finish: FinishReason) -> Vec<ChatEvent> {
+        let mut reader = AnswerReader {
+            think: thinking.map(ThinkSplit::new),
+            calls: Some(CallStream::new(syntax)),
+            syntax,
+            tools: vec![tool()],
         };
-        let messages = vec![
-            ChatMessage::new("system", "Be brief."),
-            ChatMessage::new("user", "Revenue?"),
-            ChatMessage::tool_calls(vec![call]),
-            ChatMessage::tool_result("call_1", "[1, 2]"),
-        ];
-        let prompt = prompt_messages(&messages, &[tool()], "user");
-        assert_eq!(prompt.len(), 4);
-        assert!(
-            prompt[0]
-                .content
-                .starts_with("Be brief.\n\nYou can call these tools:")
-        );
-        assert!(prompt[0].content.contains("kpi_values"));
-        assert_eq!(
-            prompt[2].content,
-            r#"{"type":"tool_call","name":"kpi_values","arguments":{"kpi":"revenue"}}"#
-        );
-        assert_eq!(prompt[3].role, "user");
-        assert_eq!(prompt[3].content, "Tool result: [1, 2]");
+        let mut events: Vec<ChatEvent> = pieces.iter().flat_map(|piece| reader.push(piece)).collect();
+        events.extend(reader.finish(stats(finish)).unwrap());
+        events
     }
 
     #[test]
-    fn tool_use_decides_what_may_be_called() {
+    fn text_then_a_native_call_becomes_text_and_a_tool_call() {
+        let events = read(
+            ToolSyntax::Hermes,
+            None,
+            &["Checking.", "\n<tool_call>\n{\"name\": \"kpi_values\", ", "\"arguments\": {\"kpi\": \"revenue\"}}\n</tool_call>"],
+            FinishReason::Stop,
+        );
+        assert_eq!(events[0], ChatEvent::Text("Checking.".into()));
+        assert_eq!(events[1], ChatEvent::Text("\n".into()));
+        let ChatEvent::ToolCall(call) = &events[2] else { panic!("{events:?}") };
+        assert_eq!(call.name, "kpi_values");
+        assert_eq!(call.arguments, json!({"kpi": "revenue"}));
+        let ChatEvent::Done(stats) = &events[3] else { panic!("{events:?}") };
+        assert_eq!(stats.finish, FinishReason::ToolCalls);
+    }
+
+    #[test]
+    fn reasoning_streams_apart_and_a_cut_call_ends_as_length() {
+        let events = read(
+            ToolSyntax::DeepSeekR1,
+            Some(true),
+            &["The user wants", " revenue.</think>", "\n\n<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"],
+            FinishReason::Length,
+        );
+        assert_eq!(
+            events[..2],
+            [
+                ChatEvent::Reasoning("The user wants".into()),
+                ChatEvent::Reasoning(" revenue.".into())
+            ]
+        );
+        assert!(matches!(&events[2], ChatEvent::Done(stats) if stats.finish == FinishReason::Length), "{events:?}");
+    }
+
+    #[test]
+    fn a_finished_call_of_an_unknown_tool_is_an_error() {
+        let mut reader = AnswerReader {
+            think: None,
+            calls: Some(CallStream::new(ToolSyntax::Json)),
+            syntax: ToolSyntax::Json,
+            tools: vec![tool()],
+        };
+        reader.push("{\"name\": \"drop_tables\", \"arguments\": {}}");
+        assert!(matches!(
+            reader.finish(stats(FinishReason::Stop)),
+            Err(EngineError::InvalidOutput(_))
+        ));
+    }
+
+    #[test]
+    fn tool_use_decides_what_may_be_called_and_how() {
         let other = ToolSpec {
             name: "list_kpis".into(),
             ..tool()
@@ -297,9 +333,14 @@ mod tests {
         let mut request = ChatRequest::new(vec![ChatMessage::new("user", "Hi")]);
         request.tools = vec![tool(), other];
         assert_eq!(callable_tools(&request).unwrap().len(), 2);
+        let auto = answer_grammar(&request, &request.tools, ToolSyntax::Hermes).unwrap().unwrap();
+        assert_eq!(auto.triggers, vec!["<tool_call>".to_owned()]);
+        request.tool_use = ToolUse::Required;
+        let required = answer_grammar(&request, &request.tools, ToolSyntax::Hermes).unwrap().unwrap();
+        assert!(required.triggers.is_empty(), "a required call is held from the first token");
         request.tool_use = ToolUse::None;
         assert!(callable_tools(&request).unwrap().is_empty());
-        assert!(answer_grammar(&request, &[]).unwrap().is_none());
+        assert!(answer_grammar(&request, &[], ToolSyntax::Hermes).unwrap().is_none());
         request.tool_use = ToolUse::Named("list_kpis".into());
         let named = callable_tools(&request).unwrap();
         assert_eq!(named.len(), 1);
@@ -313,14 +354,8 @@ mod tests {
         request.tool_use = ToolUse::Auto;
         request.response_format = Some(super::super::chat::ResponseFormat::JsonObject);
         assert!(matches!(
-            answer_grammar(&request, &request.tools),
+            answer_grammar(&request, &request.tools, ToolSyntax::Hermes),
             Err(EngineError::InvalidRequest(_))
         ));
-    }
-
-    #[test]
-    fn without_tools_the_conversation_is_unchanged() {
-        let messages = vec![ChatMessage::new("user", "Hi")];
-        assert_eq!(prompt_messages(&messages, &[], "tool"), messages);
     }
 }

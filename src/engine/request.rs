@@ -106,8 +106,8 @@ pub struct GenerateRequest {
     /// Generation ends before any of these strings; they are not part of the output.
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
-    /// A GBNF grammar the output must follow (see `engine::grammar`).
-    pub grammar: Option<String>,
+    /// A grammar the output must follow (see `engine::grammar`).
+    pub grammar: Option<Grammar>,
     /// Never end on the model's end-of-turn token (benchmarks generate exactly `max_tokens`).
     pub ignore_eos: bool,
 }
@@ -121,6 +121,30 @@ impl GenerateRequest {
             sampling: SamplingParams::default(),
             grammar: None,
             ignore_eos: false,
+        }
+    }
+}
+
+/// A GBNF grammar over the output: from its first token, or — lazily — from the point where
+/// one of `triggers` matches (a tool call after free text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grammar {
+    pub gbnf: String,
+    /// Regular expressions over the output (llama.cpp's lazy grammar patterns); empty: the
+    /// grammar holds from the start.
+    pub triggers: Vec<String>,
+    /// Texts of special tokens the output must show (a trigger such as `[TOOL_CALLS]`), which
+    /// llama.cpp otherwise leaves out of the text.
+    pub preserved: Vec<String>,
+}
+
+impl Grammar {
+    /// A grammar over the whole output.
+    pub fn strict(gbnf: String) -> Self {
+        Self {
+            gbnf,
+            triggers: Vec::new(),
+            preserved: Vec::new(),
         }
     }
 }

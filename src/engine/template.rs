@@ -2,17 +2,45 @@
 //! per-model override), rendered with minijinja. llama.cpp's built-in matcher guesses the
 //! format instead and silently drops system prompts of some models (`SmolLM2`'s among them).
 
+mod turns;
+
 use minijinja::{Environment, Error, ErrorKind, Value, context};
 
 use super::EngineError;
+use super::grammar::ToolSpec;
 use super::request::ChatMessage;
+use super::tool_syntax::{ToolSyntax, template_tools};
 
-/// A compiled chat template with the model's special tokens.
+/// A compiled chat template with the model's special tokens, and what it knows of tools.
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    syntax: ToolSyntax,
+    /// It renders the `tools` it is given (else the system turn describes them).
+    renders_tools: bool,
+    /// It renders assistant turns' `tool_calls` (else they are written out as text).
+    renders_calls: bool,
+    /// The model reasons in `<think>` blocks.
+    reasons: bool,
+}
+
+/// A conversation rendered for the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedChat {
+    pub prompt: String,
+    /// The prompt opened a `<think>` block: the output starts inside it.
+    pub thinking: bool,
+}
+
+/// Where tool results go in the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultTurns {
+    /// `tool` turns, as the template expects them.
+    Tool,
+    /// `user` turns saying "Tool result: …", for templates that refuse a `tool` role.
+    User,
 }
 
 const NAME: &str = "chat";
@@ -37,23 +65,60 @@ impl ChatTemplate {
             env,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
+            syntax: ToolSyntax::detect(source),
+            renders_tools: source.contains("tools"),
+            renders_calls: source.contains("tool_calls"),
+            reasons: source.contains("<think>"),
         })
+    }
+
+    /// How this model writes tool calls.
+    pub fn syntax(&self) -> ToolSyntax {
+        self.syntax
     }
 
     /// Renders the conversation and opens the assistant's turn.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        Ok(self.render_chat(messages, &[], ResultTurns::Tool)?.prompt)
+    }
+
+    /// Renders a conversation that may offer `tools` and hold earlier calls and results, in
+    /// the template's own way where it has one, else in its syntax's words.
+    pub fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        results: ResultTurns,
+    ) -> Result<RenderedChat, EngineError> {
         let template = self
             .env
             .get_template(NAME)
             .map_err(|err| EngineError::Template(err.to_string()))?;
-        template
+        let shape = turns::Shape {
+            syntax: self.syntax,
+            describe_tools: !tools.is_empty() && !self.renders_tools,
+            calls_as_text: !self.renders_calls,
+            results,
+        };
+        let turns = turns::turns(messages, tools, &shape);
+        let tools = (!tools.is_empty() && self.renders_tools).then(|| template_tools(tools));
+        let prompt = template
             .render(context! {
-                messages => messages,
+                messages => turns,
+                tools => tools,
                 add_generation_prompt => true,
+                enable_thinking => true,
                 bos_token => self.bos_token,
                 eos_token => self.eos_token,
             })
-            .map_err(|err| EngineError::Template(format!("cannot render the chat template: {err}")))
+            .map_err(|err| EngineError::Template(format!("cannot render the chat template: {err}")))?;
+        let thinking = self.reasons && prompt.trim_end().ends_with("<think>");
+        Ok(RenderedChat { prompt, thinking })
+    }
+
+    /// Whether the model reasons in `<think>` blocks.
+    pub fn reasons(&self) -> bool {
+        self.reasons
     }
 }
 

@@ -1,221 +1,226 @@
-//! Streams the text of a grammar-constrained tool answer while it is being generated.
-//!
-//! With tools offered, the local model answers `{"type":"text","content":"…"}` or
-//! `{"type":"tool_call",…}` (see `grammar::tool_schema`). A user should not wait for the whole
-//! JSON to see the text, so this reads the output as it grows: once it is certain the answer is
-//! text, the decoded characters of `content` are released as soon as they are complete.
+//! Splits a streaming answer into the free text a user sees at once and the tool call that
+//! follows the syntax's trigger (see `tool_syntax`). Text is released as soon as it cannot be
+//! the start of a trigger; from the trigger on, the output is the call, read once complete.
 
-/// What the answer turned out to be so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// Too little output to tell.
-    Unknown,
-    /// A text answer: `content` starts at this byte of the output.
-    Text { next: usize },
-    /// A text answer whose `content` string has ended.
-    TextDone,
-    /// A tool call (or something else): nothing to stream.
-    Other,
-}
+use super::tool_syntax::{DEEPSEEK_CALLS_BEGIN, MISTRAL_CALLS, PYTHON_TAG, ToolSyntax};
 
 #[derive(Debug)]
-pub struct ToolAnswerStream {
-    output: String,
-    shape: Shape,
-    released: String,
+pub struct CallStream {
+    syntax: ToolSyntax,
+    /// Output held back: it may still turn out to open a call.
+    pending: String,
+    /// The output from the trigger on, once a call has begun.
+    call: Option<String>,
+    /// Whether text was released already (a call that must lead the answer cannot follow).
+    spoke: bool,
 }
 
-impl Default for ToolAnswerStream {
-    fn default() -> Self {
-        Self::new()
-    }
+/// What an answer was, once generation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// Text not released before.
+    pub text: String,
+    /// The call text, from the trigger on.
+    pub call: Option<String>,
 }
 
-impl ToolAnswerStream {
-    pub fn new() -> Self {
+impl CallStream {
+    pub fn new(syntax: ToolSyntax) -> Self {
         Self {
-            output: String::new(),
-            shape: Shape::Unknown,
-            released: String::new(),
+            syntax,
+            pending: String::new(),
+            call: None,
+            spoke: false,
         }
     }
 
-    /// Adds generated output; returns the answer text that became certain (possibly empty).
+    /// Adds generated output; returns the text that is certain now (possibly empty).
     pub fn push(&mut self, piece: &str) -> String {
-        self.output.push_str(piece);
-        if self.shape == Shape::Unknown {
-            self.shape = match text_content_start(&self.output) {
-                Prefix::Text(next) => Shape::Text { next },
-                Prefix::Incomplete => Shape::Unknown,
-                Prefix::Other => Shape::Other,
-            };
-        }
-        let Shape::Text { next } = self.shape else {
+        if let Some(call) = self.call.as_mut() {
+            call.push_str(piece);
             return String::new();
-        };
-        let (text, consumed, ended) = decode_json_string(&self.output[next..]);
-        self.shape = if ended {
-            Shape::TextDone
+        }
+        self.pending.push_str(piece);
+        let released = if self.syntax.calls_lead() {
+            self.leading_call()
         } else {
-            Shape::Text {
-                next: next + consumed,
-            }
+            self.call_after_text()
         };
-        self.released.push_str(&text);
-        text
+        self.spoke |= !released.is_empty();
+        released
     }
 
-    /// The whole output so far.
-    pub fn output(&self) -> &str {
-        &self.output
-    }
-
-    /// The text released so far.
-    pub fn released(&self) -> &str {
-        &self.released
-    }
-}
-
-enum Prefix {
-    /// `content`'s value starts at this byte.
-    Text(usize),
-    Incomplete,
-    Other,
-}
-
-/// Matches `{ "type" : "text" , "content" : "` with any JSON whitespace between the tokens.
-fn text_content_start(output: &str) -> Prefix {
-    const TOKENS: [&str; 7] = ["{", "\"type\"", ":", "\"text\"", ",", "\"content\"", ":"];
-    let mut rest = output;
-    for token in TOKENS.iter().copied().chain(["\""]) {
-        rest = rest.trim_start_matches([' ', '\t', '\n', '\r']);
-        if rest.len() < token.len() {
-            return if token.starts_with(rest) {
-                Prefix::Incomplete
+    /// Ends the answer.
+    pub fn finish(mut self) -> Finished {
+        Finished {
+            text: if self.call.is_some() {
+                String::new()
             } else {
-                Prefix::Other
-            };
-        }
-        match rest.strip_prefix(token) {
-            Some(after) => rest = after,
-            None => return Prefix::Other,
+                std::mem::take(&mut self.pending)
+            },
+            call: self.call,
         }
     }
-    Prefix::Text(output.len() - rest.len())
-}
 
-/// Decodes the inside of a JSON string up to its closing quote or to the last complete
-/// character: (decoded text, bytes consumed, whether the closing quote was reached).
-fn decode_json_string(input: &str) -> (String, usize, bool) {
-    let mut text = String::new();
-    let mut consumed = 0;
-    let mut chars = input.char_indices().peekable();
-    while let Some((at, ch)) = chars.next() {
-        match ch {
-            '"' => return (text, at + 1, true),
-            '\\' => {
-                let Some((decoded, len)) = decode_escape(&input[at..]) else {
-                    // The escape is not complete yet: wait for more output.
-                    return (text, consumed, false);
-                };
-                text.push(decoded);
-                consumed = at + len;
-                while chars.peek().is_some_and(|(next, _)| *next < consumed) {
-                    chars.next();
-                }
+    /// Syntaxes whose call is the whole answer: a call opens it, or it is text.
+    fn leading_call(&mut self) -> String {
+        if self.spoke {
+            return std::mem::take(&mut self.pending);
+        }
+        match opening(&self.pending, self.syntax == ToolSyntax::Llama3) {
+            Opening::Call(start) => {
+                self.call = Some(self.pending[start..].to_owned());
+                self.pending.clear();
+                String::new()
             }
-            _ => {
-                text.push(ch);
-                consumed = at + ch.len_utf8();
+            Opening::Undecided => String::new(),
+            Opening::Text => std::mem::take(&mut self.pending),
+        }
+    }
+
+    /// Syntaxes whose call opens with a word, which may follow text.
+    fn call_after_text(&mut self) -> String {
+        let word = match self.syntax {
+            ToolSyntax::Mistral => MISTRAL_CALLS,
+            ToolSyntax::DeepSeekR1 => DEEPSEEK_CALLS_BEGIN,
+            _ => "<tool_call>",
+        };
+        match find_marker(&self.pending, word) {
+            Marker::Found(at) => {
+                let text = self.pending[..at].to_owned();
+                self.call = Some(self.pending[at..].to_owned());
+                self.pending.clear();
+                text
+            }
+            Marker::Partial(at) => {
+                let text = self.pending[..at].to_owned();
+                self.pending.drain(..at);
+                text
             }
         }
     }
-    (text, consumed, false)
 }
 
-/// One escape sequence at the start of `input` (which begins with `\`): the character and the
-/// bytes it took, or `None` while incomplete. A malformed escape decodes as U+FFFD: the grammar
-/// rules it out, and the final parse of the whole answer has the last word.
-fn decode_escape(input: &str) -> Option<(char, usize)> {
-    let kind = input.as_bytes().get(1)?;
-    let simple = match kind {
-        b'n' => Some('\n'),
-        b't' => Some('\t'),
-        b'r' => Some('\r'),
-        b'b' => Some('\u{8}'),
-        b'f' => Some('\u{c}'),
-        b'"' => Some('"'),
-        b'\\' => Some('\\'),
-        b'/' => Some('/'),
-        b'u' => None,
-        _ => return Some(('\u{fffd}', 2)),
-    };
-    if let Some(ch) = simple {
-        return Some((ch, 2));
-    }
-    let unit = hex4(input.get(2..6)?)?;
-    if !(0xD800..0xDC00).contains(&unit) {
-        return Some((char::from_u32(unit).unwrap_or('\u{fffd}'), 6));
-    }
-    // A high surrogate needs its low half: `\uD83D\uDE00`.
-    if input.len() < 12 {
-        return None;
-    }
-    let low = input
-        .get(6..8)
-        .filter(|s| *s == "\\u")
-        .and_then(|_| hex4(input.get(8..12)?));
-    let ch = low
-        .filter(|low| (0xDC00..0xE000).contains(low))
-        .and_then(|low| char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)));
-    Some(ch.map_or(('\u{fffd}', 6), |ch| (ch, 12)))
+enum Opening {
+    /// A call begins at this byte.
+    Call(usize),
+    /// Blanks, or the beginning of `{"name"`.
+    Undecided,
+    Text,
 }
 
-fn hex4(digits: &str) -> Option<u32> {
-    if digits.len() == 4 {
-        u32::from_str_radix(digits, 16).ok()
-    } else {
-        None
+/// Whether `output` opens with a bare JSON call — `{"name":` after blanks (and, for Llama,
+/// an optional `<|python_tag|>`) — as the lazy grammar's leading pattern decides.
+fn opening(output: &str, python_tag: bool) -> Opening {
+    let mut rest = output.trim_start();
+    if python_tag {
+        if rest.len() < PYTHON_TAG.len() && PYTHON_TAG.starts_with(rest) && !rest.is_empty() {
+            return Opening::Undecided;
+        }
+        if let Some(after) = rest.strip_prefix(PYTHON_TAG) {
+            rest = after.trim_start();
+        }
     }
+    if rest.is_empty() {
+        return Opening::Undecided;
+    }
+    if !rest.starts_with('{') {
+        return Opening::Text;
+    }
+    let start = output.len() - rest.len();
+    let after = rest[1..].trim_start();
+    let key = after.strip_prefix("\"name\"").map(str::trim_start);
+    match key {
+        Some(colon) if colon.starts_with(':') => Opening::Call(start),
+        Some("") => Opening::Undecided,
+        Some(_) => Opening::Text,
+        None if "\"name\"".starts_with(after) => Opening::Undecided,
+        None => Opening::Text,
+    }
+}
+
+pub(super) enum Marker {
+    /// The marker starts at this byte.
+    Found(usize),
+    /// Not there; from this byte on, the text may be its beginning.
+    Partial(usize),
+}
+
+/// Where `marker` is in `text`, or how much of `text` is certainly not part of it.
+pub(super) fn find_marker(text: &str, marker: &str) -> Marker {
+    if let Some(at) = text.find(marker) {
+        return Marker::Found(at);
+    }
+    let held = text
+        .char_indices()
+        .map(|(at, _)| at)
+        .find(|&at| marker.starts_with(&text[at..]))
+        .unwrap_or(text.len());
+    Marker::Partial(held)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stream_in_pieces(output: &str, size: usize) -> (String, ToolAnswerStream) {
-        let mut stream = ToolAnswerStream::new();
-        let mut text = String::new();
-        let chars: Vec<char> = output.chars().collect();
-        for piece in chars.chunks(size) {
-            text.push_str(&stream.push(&piece.iter().collect::<String>()));
-        }
-        (text, stream)
+    fn run(syntax: ToolSyntax, pieces: &[&str]) -> (String, Finished) {
+        let mut stream = CallStream::new(syntax);
+        let text: String = pieces.iter().map(|piece| stream.push(piece)).collect();
+        (text, stream.finish())
     }
 
     #[test]
-    fn text_answers_stream_their_decoded_content_whatever_the_piece_size() {
-        let output = r#"{ "type": "text", "content": "Hi \"you\"\n\u00e9 \ud83d\ude00 end" }"#;
-        for size in 1..8 {
-            let (text, stream) = stream_in_pieces(output, size);
-            assert_eq!(text, "Hi \"you\"\né 😀 end", "piece size {size}");
-            assert_eq!(stream.output(), output);
-        }
+    fn text_streams_and_a_hermes_call_is_held() {
+        let mut stream = CallStream::new(ToolSyntax::Hermes);
+        assert_eq!(stream.push("Let me check"), "Let me check");
+        assert_eq!(stream.push(".\n<tool"), ".\n");
+        assert_eq!(stream.push("_call>\n{\"name\""), "");
+        assert_eq!(stream.push(": \"x\"}</tool_call>"), "");
+        let finished = stream.finish();
+        assert_eq!(finished.text, "");
+        assert_eq!(
+            finished.call.as_deref(),
+            Some("<tool_call>\n{\"name\": \"x\"}</tool_call>")
+        );
     }
 
     #[test]
-    fn tool_calls_stream_nothing() {
-        let output = r#"{"type":"tool_call","name":"text","arguments":{"content":"x"}}"#;
-        let (text, _) = stream_in_pieces(output, 3);
+    fn a_false_start_of_the_trigger_is_released() {
+        let (text, finished) = run(ToolSyntax::Hermes, &["a <tool", "box> b", " <"]);
+        assert_eq!(text, "a <toolbox> b ");
+        assert_eq!(finished.text, "<");
+        assert!(finished.call.is_none());
+    }
+
+    #[test]
+    fn leading_json_calls_open_the_answer_or_not_at_all() {
+        let (text, finished) = run(ToolSyntax::Json, &[" ", "{", "\"na", "me\": \"x\"}"]);
         assert_eq!(text, "");
+        assert_eq!(finished.call.as_deref(), Some("{\"name\": \"x\"}"));
+
+        let (text, finished) = run(ToolSyntax::Json, &["{\"answer\"", ": 1}"]);
+        assert_eq!(text, "{\"answer\": 1}");
+        assert!(finished.call.is_none());
+
+        let (text, finished) = run(ToolSyntax::Json, &["Hi ", "{\"name\": 1}"]);
+        assert_eq!(text, "Hi {\"name\": 1}");
+        assert!(finished.call.is_none());
+
+        let (text, finished) = run(
+            ToolSyntax::Llama3,
+            &["<|python", "_tag|>", "{\"name\":", " \"x\"}"],
+        );
+        assert_eq!(text, "");
+        assert_eq!(finished.call.as_deref(), Some("{\"name\": \"x\"}"));
     }
 
     #[test]
-    fn an_unfinished_escape_waits_for_the_rest() {
-        let mut stream = ToolAnswerStream::new();
-        assert_eq!(stream.push(r#"{"type":"text","content":"a\"#), "a");
-        assert_eq!(stream.push("u00"), "");
-        assert_eq!(stream.push("e9b"), "éb");
-        assert_eq!(stream.released(), "aéb");
+    fn words_of_other_syntaxes_trigger_them() {
+        let (text, finished) = run(ToolSyntax::Mistral, &["[TOOL", "_CALLS][{}]"]);
+        assert_eq!(text, "");
+        assert_eq!(finished.call.as_deref(), Some("[TOOL_CALLS][{}]"));
+        let (text, finished) = run(ToolSyntax::DeepSeekR1, &["ok <｜tool▁calls", "▁begin｜>…"]);
+        assert_eq!(text, "ok ");
+        assert!(finished.call.unwrap().starts_with(DEEPSEEK_CALLS_BEGIN));
     }
 }

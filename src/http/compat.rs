@@ -21,6 +21,8 @@ use crate::service::inference::RoutedChat;
 #[derive(Debug)]
 pub enum Piece {
     Text(String),
+    /// A reasoning model's thinking, apart from the answer.
+    Reasoning(String),
     ToolCall(ToolCall),
     Done(Finished),
     /// The answer failed after it started; nothing follows.
@@ -43,6 +45,7 @@ pub struct Finished {
 #[derive(Debug)]
 pub struct Collected {
     pub text: String,
+    pub reasoning: String,
     pub tool_calls: Vec<ToolCall>,
     pub finished: Finished,
 }
@@ -79,6 +82,7 @@ impl Answer {
         let piece = match self.source.as_mut()? {
             Source::Model(stream) => match stream.next().await {
                 Some(Ok(ChatEvent::Text(text))) => Piece::Text(text),
+                Some(Ok(ChatEvent::Reasoning(text))) => Piece::Reasoning(text),
                 Some(Ok(ChatEvent::ToolCall(call))) => Piece::ToolCall(call),
                 Some(Ok(ChatEvent::Done(stats))) => Piece::Done(Finished {
                     finish: stats.finish,
@@ -94,6 +98,7 @@ impl Answer {
             Source::Agent(run) => loop {
                 match run.events.recv().await {
                     Some(AgentEvent::Token(text)) => break Piece::Text(text),
+                    Some(AgentEvent::Reasoning(text)) => break Piece::Reasoning(text),
                     Some(AgentEvent::Error { code, message }) => {
                         break Piece::Failed(ApiError::RunFailed { code, message });
                     }
@@ -123,10 +128,12 @@ impl Answer {
     /// Waits for the whole answer.
     pub async fn collect(mut self) -> Result<Collected, ApiError> {
         let mut text = String::new();
+        let mut reasoning = String::new();
         let mut tool_calls = Vec::new();
         while let Some(piece) = self.next().await {
             match piece {
                 Piece::Text(piece) => text.push_str(&piece),
+                Piece::Reasoning(piece) => reasoning.push_str(&piece),
                 Piece::ToolCall(call) => tool_calls.push(call),
                 Piece::Failed(err) => return Err(err),
                 Piece::Done(finished) => {
@@ -135,6 +142,7 @@ impl Answer {
                     }
                     return Ok(Collected {
                         text,
+                        reasoning,
                         tool_calls,
                         finished,
                     });

@@ -106,7 +106,8 @@ async fn flush(progress: &TaskProgress, pending: &mut String) -> Result<(), Prog
 
 async fn record(progress: &TaskProgress, event: &AgentEvent, steps: &mut u32) -> Result<(), ProgressError> {
     match event {
-        AgentEvent::Token(_) => Ok(()),
+        // Reasoning is the model's scratch work: a task's record keeps the answer.
+        AgentEvent::Token(_) | AgentEvent::Reasoning(_) => Ok(()),
         AgentEvent::Message(message) => {
             progress
                 .event(

@@ -29,6 +29,7 @@ mod resilience;
 mod rls;
 mod support;
 mod tasks;
+mod tool_calls;
 #[cfg(feature = "ui")]
 mod ui;
 mod users;

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::stops::{StopMatcher, StopOutcome};
 use super::utf8::Utf8Stream;
 use crate::engine::EngineError;
-use crate::engine::request::{FinishReason, GenerationEvent, GenerationStats, SamplingParams};
+use crate::engine::request::{FinishReason, GenerationEvent, GenerationStats, Grammar, SamplingParams};
 
 /// Events of one generation, in order; the channel is bounded by `max_tokens`.
 pub type EventSender = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
@@ -63,7 +63,7 @@ pub struct Job {
     pub max_tokens: u32,
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
-    pub grammar: Option<String>,
+    pub grammar: Option<Grammar>,
     pub ignore_eos: bool,
     pub events: EventSender,
 }
@@ -158,6 +158,8 @@ struct Sequence {
     sampler: LlamaSampler,
     /// Constrains the output when the request carries a grammar.
     grammar: Option<LlamaSampler>,
+    /// Special tokens whose text the output shows (see `Grammar::preserved`).
+    preserved: Vec<LlamaToken>,
     generated: u32,
     max_tokens: u32,
     utf8: Utf8Stream,
@@ -327,19 +329,10 @@ impl<'m> Scheduler<'m> {
                 },
             ));
         }
-        let grammar = match job
-            .grammar
-            .as_deref()
-            .map(|gbnf| LlamaSampler::grammar(self.model, gbnf, "root"))
-        {
-            None => None,
-            Some(Ok(grammar)) => Some(grammar),
-            Some(Err(err)) => {
-                return Err((
-                    job.events,
-                    EngineError::InvalidRequest(format!("invalid grammar: {err}")),
-                ));
-            }
+        let (grammar, preserved) = match job.grammar.as_ref().map(|g| self.grammar(g)) {
+            None => (None, Vec::new()),
+            Some(Ok((grammar, preserved))) => (Some(grammar), preserved),
+            Some(Err(err)) => return Err((job.events, err)),
         };
         let slot = self.free_slots.pop().expect("admit checked a free slot");
         Ok(Sequence {
@@ -350,6 +343,7 @@ impl<'m> Scheduler<'m> {
             next_input: None,
             sampler: sampler(self.model, &job.sampling, job.ignore_eos),
             grammar,
+            preserved,
             generated: 0,
             max_tokens: job.max_tokens.max(1),
             utf8: Utf8Stream::default(),
@@ -359,6 +353,27 @@ impl<'m> Scheduler<'m> {
             first_token: None,
             logits_at: None,
         })
+    }
+
+    /// The grammar sampler (lazy when the grammar has triggers) and the special tokens whose
+    /// text the output keeps.
+    fn grammar(&self, grammar: &Grammar) -> Result<(LlamaSampler, Vec<LlamaToken>), EngineError> {
+        let sampler = if grammar.triggers.is_empty() {
+            LlamaSampler::grammar(self.model, &grammar.gbnf, "root")
+        } else {
+            LlamaSampler::grammar_lazy_patterns(self.model, &grammar.gbnf, "root", &grammar.triggers, &[])
+        }
+        .map_err(|err| EngineError::InvalidRequest(format!("invalid grammar: {err}")))?;
+        let vocab = self.model.vocab();
+        let preserved = grammar
+            .preserved
+            .iter()
+            .filter_map(|text| match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
+                [token] => Some(*token),
+                _ => None,
+            })
+            .collect();
+        Ok((sampler, preserved))
     }
 
     /// One decode call: a token for every generating sequence, then prompt chunks.
@@ -423,7 +438,8 @@ impl<'m> Scheduler<'m> {
                 continue;
             }
             sequence.generated += 1;
-            let text = sequence.utf8.push(&vocab.token_to_piece(token, false, None));
+            let special = sequence.preserved.contains(&token);
+            let text = sequence.utf8.push(&vocab.token_to_piece(token, special, None));
             match sequence.stops.push(&text) {
                 StopOutcome::Stopped(text) => {
                     sequence.send_text(text);

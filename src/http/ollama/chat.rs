@@ -149,6 +149,9 @@ pub struct AssistantMessage {
     /// Always `assistant`.
     pub role: &'static str,
     pub content: String,
+    /// A reasoning model's thinking, apart from the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallBody>,
 }
@@ -437,6 +440,7 @@ fn chat_line(
         message: AssistantMessage {
             role: "assistant",
             content,
+            thinking: None,
             tool_calls,
         },
         done: done_reason.is_some(),
@@ -459,6 +463,17 @@ fn generate_line(
         done_reason,
         stats,
     }
+}
+
+/// A line of thinking: in a chat, the message's `thinking`; in a generation, `thinking` beside
+/// an empty response.
+fn thinking_line(shape: Shape, model: &str, thinking: String) -> Value {
+    let mut line = shaped(shape, model, String::new(), Vec::new(), None);
+    match shape {
+        Shape::Chat => line["message"]["thinking"] = Value::String(thinking),
+        Shape::Generate => line["thinking"] = Value::String(thinking),
+    }
+    line
 }
 
 fn call_body(call: &ToolCall) -> ToolCallBody {
@@ -491,7 +506,13 @@ async fn answer_response(
         release(keep, &model);
         let collected = collected?;
         let calls = collected.tool_calls.iter().map(call_body).collect();
-        let line = shaped(shape, &model, collected.text, calls, Some(&collected.finished));
+        let mut line = shaped(shape, &model, collected.text, calls, Some(&collected.finished));
+        if !collected.reasoning.is_empty() {
+            match shape {
+                Shape::Chat => line["message"]["thinking"] = Value::String(collected.reasoning),
+                Shape::Generate => line["thinking"] = Value::String(collected.reasoning),
+            }
+        }
         return Ok(axum::Json(line).into_response());
     }
     let lines = futures::stream::unfold(Some((answer, keep)), move |state| async move {
@@ -501,6 +522,7 @@ async fn answer_response(
         let ended = matches!(piece, Piece::Done(_) | Piece::Failed(_));
         let line: Line<Value> = match piece {
             Piece::Text(text) => Line::Answer(shaped(shape, &model, text, Vec::new(), None)),
+            Piece::Reasoning(text) => Line::Answer(thinking_line(shape, &model, text)),
             Piece::ToolCall(call) => {
                 Line::Answer(shaped(shape, &model, String::new(), vec![call_body(&call)], None))
             }

@@ -48,6 +48,9 @@ pub struct AssistantMessage {
     pub role: &'static str,
     /// Null when the answer only calls tools.
     pub content: Option<String>,
+    /// A reasoning model's thinking, apart from the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallOut>>,
     /// Always null.
@@ -128,6 +131,7 @@ impl ChatCompletion {
                 message: AssistantMessage {
                     role: "assistant",
                     content,
+                    reasoning_content: (!collected.reasoning.is_empty()).then(|| collected.reasoning.clone()),
                     tool_calls,
                     refusal: None,
                 },
@@ -178,6 +182,9 @@ struct Delta {
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<String>,
+    /// A reasoning model's thinking (as llama-server and `DeepSeek`'s API name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<Vec<ToolCallOut>>,
 }
@@ -216,6 +223,13 @@ impl Chunks {
             Some(Piece::Text(text)) => vec![self.event(
                 Delta {
                     content: Some(text),
+                    ..Delta::default()
+                },
+                None,
+            )],
+            Some(Piece::Reasoning(text)) => vec![self.event(
+                Delta {
+                    reasoning_content: Some(text),
                     ..Delta::default()
                 },
                 None,

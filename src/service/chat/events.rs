@@ -13,6 +13,8 @@ use crate::domain::{Message, MessageStatus};
 pub enum AgentEvent {
     /// A piece of answer text.
     Token(String),
+    /// A piece of a reasoning model's thinking (not part of the answer).
+    Reasoning(String),
     /// The model asked for a tool.
     ToolCall {
         id: String,
@@ -88,6 +90,7 @@ impl AgentEvent {
     pub fn name(&self) -> &'static str {
         match self {
             AgentEvent::Token(_) => "token",
+            AgentEvent::Reasoning(_) => "reasoning",
             AgentEvent::ToolCall { .. } => "tool_call",
             AgentEvent::ToolResult { .. } => "tool_result",
             AgentEvent::Message(_) => "message",
@@ -99,7 +102,9 @@ impl AgentEvent {
     /// The event's JSON payload.
     pub fn data(&self) -> Value {
         let data = match self {
-            AgentEvent::Token(text) => serde_json::to_value(TokenData { text: text.clone() }),
+            AgentEvent::Token(text) | AgentEvent::Reasoning(text) => {
+                serde_json::to_value(TokenData { text: text.clone() })
+            }
             AgentEvent::ToolCall { id, name, arguments } => serde_json::to_value(ToolCallData {
                 id: id.clone(),
                 name: name.clone(),

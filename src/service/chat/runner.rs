@@ -344,6 +344,10 @@ impl AgentRunner {
                     step.text.push_str(&piece);
                     state.emit(AgentEvent::Token(piece)).await;
                 }
+                Ok(Some(Ok(ChatEvent::Reasoning(piece)))) => {
+                    first_token.get_or_insert_with(|| started.elapsed());
+                    state.emit(AgentEvent::Reasoning(piece)).await;
+                }
                 Ok(Some(Ok(ChatEvent::ToolCall(call)))) => {
                     first_token.get_or_insert_with(|| started.elapsed());
                     state

@@ -95,11 +95,14 @@ export const useChat = defineStore('chat', () => {
         const message = data as Message
         upsert(message)
         // The stored turn now holds the streamed text and the announced calls.
-        if (message.role === 'assistant') live.value = { ...run, text: '', calls: [] }
+        if (message.role === 'assistant') live.value = { ...run, text: '', reasoning: '', calls: [] }
         break
       }
       case 'token':
         live.value = { ...run, text: run.text + (data as Schemas['TokenData']).text }
+        break
+      case 'reasoning':
+        live.value = { ...run, reasoning: run.reasoning + (data as Schemas['TokenData']).text }
         break
       case 'tool_call':
         live.value = { ...run, calls: [...run.calls, data as Schemas['ToolCallData']] }

@@ -42,6 +42,13 @@ describe('buildItems', () => {
     expect(items[2]).toMatchObject({ kind: 'assistant', key: 'live', content: 'Looking', final: false })
   })
 
+  it('shows a reasoning model\'s thinking on the live answer before its text arrives', () => {
+    const run = emptyRun()
+    run.reasoning = 'The user wants revenue.'
+    const items = buildItems([message('user')], run)
+    expect(items[1]).toMatchObject({ kind: 'assistant', key: 'live', content: '', reasoning: 'The user wants revenue.' })
+  })
+
   it('marks a stored call without a result as running while the run goes on', () => {
     const calls = message('assistant', { tool_calls: [{ id: 'c2', name: 'sql_query', arguments: '{"sql":"select 1"}' }] })
     const [item] = buildItems([message('user'), calls], emptyRun()).slice(1)

@@ -16,17 +16,19 @@ export interface ToolView {
 /** The part of a run not stored yet: streamed text, announced calls, their results. */
 export interface LiveRun {
   text: string
+  /** A reasoning model's thinking for the current step, apart from the answer. */
+  reasoning: string
   calls: { id: string; name: string; arguments: unknown }[]
   results: Record<string, { result: unknown; error: boolean }>
 }
 
 export type ChatItem =
   | { kind: 'user'; key: string; message: Message }
-  | { kind: 'assistant'; key: string; content: string; message: Message | null; final: boolean }
+  | { kind: 'assistant'; key: string; content: string; message: Message | null; final: boolean; reasoning?: string }
   | { kind: 'tool'; key: string; tool: ToolView; running: boolean }
 
 export function emptyRun(): LiveRun {
-  return { text: '', calls: [], results: {} }
+  return { text: '', reasoning: '', calls: [], results: {} }
 }
 
 interface StoredCall {
@@ -94,7 +96,9 @@ export function buildItems(messages: readonly Message[], live: LiveRun | null): 
 
   if (live) {
     for (const call of live.calls) if (!shown.has(call.id)) items.push(toolItem(call))
-    if (live.text) items.push({ kind: 'assistant', key: 'live', content: live.text, message: null, final: false })
+    if (live.text || live.reasoning) {
+      items.push({ kind: 'assistant', key: 'live', content: live.text, message: null, final: false, reasoning: live.reasoning })
+    }
   }
   return items
 }

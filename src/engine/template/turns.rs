@@ -1,0 +1,169 @@
+//! A conversation as chat templates read it: Hugging Face's message shape (`tool_calls` with
+//! `function.name` and `function.arguments`, `tool_call_id` on results), adapted to what the
+//! template can render — tools described in the system turn and calls written as text where it
+//! cannot.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::ResultTurns;
+use crate::engine::grammar::ToolSpec;
+use crate::engine::request::ChatMessage;
+use crate::engine::tool_syntax::ToolSyntax;
+
+/// How the conversation must be shaped for one template.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub syntax: ToolSyntax,
+    /// The system turn describes the tools (the template does not render `tools`).
+    pub describe_tools: bool,
+    /// Earlier calls are written into the assistant's text (the template ignores `tool_calls`).
+    pub calls_as_text: bool,
+    pub results: ResultTurns,
+}
+
+/// One message as the template sees it. Keys that do not apply are absent, not empty: some
+/// templates test `'tool_calls' in message`.
+#[derive(Debug, Serialize)]
+pub struct Turn {
+    role: String,
+    content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+impl Turn {
+    fn text(role: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: role.to_owned(),
+            content: Some(content.into()),
+            tool_calls: None,
+            tool_call_id: None,
+            name: None,
+        }
+    }
+}
+
+pub fn turns(messages: &[ChatMessage], tools: &[ToolSpec], shape: &Shape) -> Vec<Turn> {
+    let mut turns = Vec::with_capacity(messages.len() + 1);
+    let mut rest = messages;
+    if shape.describe_tools {
+        let instructions = shape.syntax.instructions(tools);
+        match messages.first() {
+            Some(first) if first.role == "system" => {
+                turns.push(Turn::text("system", format!("{}\n\n{instructions}", first.content)));
+                rest = &messages[1..];
+            }
+            _ => turns.push(Turn::text("system", instructions)),
+        }
+    }
+    for message in rest {
+        match message.role.as_str() {
+            "assistant" if !message.tool_calls.is_empty() => {
+                turns.extend(call_turns(message, shape));
+            }
+            "tool" => turns.push(result_turn(message, messages, shape.results)),
+            role => turns.push(Turn::text(role, message.content.clone())),
+        }
+    }
+    turns
+}
+
+/// An assistant turn that called tools. Llama 3 templates take one call per turn, so its
+/// calls become consecutive turns.
+fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
+    if shape.calls_as_text {
+        let calls: Vec<(String, Value)> = message
+            .tool_calls
+            .iter()
+            .map(|call| (call.name.clone(), call.arguments.clone()))
+            .collect();
+        let written = shape.syntax.write_calls(&calls);
+        let content = if message.content.is_empty() {
+            written
+        } else {
+            format!("{}\n{written}", message.content)
+        };
+        return vec![Turn::text("assistant", content)];
+    }
+    let call = |call: &crate::engine::ToolCall| {
+        json!({
+            "id": short_id(&call.id),
+            "type": "function",
+            "function": { "name": call.name, "arguments": call.arguments },
+        })
+    };
+    let content = (!message.content.is_empty()).then(|| message.content.clone());
+    let groups: Vec<Vec<Value>> = if shape.syntax == ToolSyntax::Llama3 {
+        message.tool_calls.iter().map(|c| vec![call(c)]).collect()
+    } else {
+        vec![message.tool_calls.iter().map(call).collect()]
+    };
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(index, calls)| Turn {
+            role: "assistant".into(),
+            content: if index == 0 { content.clone() } else { None },
+            tool_calls: Some(calls),
+            tool_call_id: None,
+            name: None,
+        })
+        .collect()
+}
+
+fn result_turn(message: &ChatMessage, conversation: &[ChatMessage], results: ResultTurns) -> Turn {
+    match results {
+        ResultTurns::User => Turn::text("user", format!("Tool result: {}", message.content)),
+        ResultTurns::Tool => {
+            let id = message.tool_call_id.as_deref().unwrap_or_default();
+            let name = conversation
+                .iter()
+                .flat_map(|m| &m.tool_calls)
+                .find(|call| call.id == id)
+                .map(|call| call.name.clone());
+            Turn {
+                tool_call_id: Some(short_id(id)),
+                name,
+                ..Turn::text("tool", message.content.clone())
+            }
+        }
+    }
+}
+
+/// A call id as nine letters and digits, the same for the same id: Mistral's templates refuse
+/// any other length, and the others only pair calls with results.
+fn short_id(id: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // FNV-1a: stable across runs and platforms, unlike the standard hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..9)
+        .map(|_| {
+            let index = usize::try_from(hash % 62).unwrap_or(0);
+            hash /= 62;
+            char::from(ALPHABET[index])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_are_nine_alphanumerics_and_stable() {
+        let id = short_id("call_0123456789abcdef");
+        assert_eq!(id.len(), 9);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(id, short_id("call_0123456789abcdef"));
+        assert_ne!(id, short_id("call_0123456789abcdeg"));
+    }
+}
