@@ -37,8 +37,10 @@ impl Engine {
                 },
             )
             .await?;
+        // A required call is held by the grammar from the first token: no room for reasoning.
+        let free = tools.is_empty() || request.tool_use == ToolUse::Auto;
         let reader = AnswerReader {
-            think: template.reasons().then(|| ThinkSplit::new(rendered.thinking)),
+            think: (template.reasons() && free).then(|| ThinkSplit::new(rendered.thinking)),
             calls: (!tools.is_empty()).then(|| CallStream::new(syntax)),
             syntax,
             tools,
@@ -86,10 +88,8 @@ impl Engine {
 /// The conversation as the model's template renders it. Templates without a `tool` role raise
 /// an error: then results are told as user turns.
 fn render(template: &ChatTemplate, request: &ChatRequest, tools: &[ToolSpec]) -> Result<RenderedChat, EngineError> {
-    // Tools described but not callable (`tool_choice: none`) are still described.
-    let described = if tools.is_empty() { &request.tools[..0] } else { tools };
-    match template.render_chat(&request.messages, described, ResultTurns::Tool) {
-        Err(EngineError::Template(_)) => template.render_chat(&request.messages, described, ResultTurns::User),
+    match template.render_chat(&request.messages, tools, ResultTurns::Tool) {
+        Err(EngineError::Template(_)) => template.render_chat(&request.messages, tools, ResultTurns::User),
         other => other,
     }
 }

@@ -22,6 +22,10 @@ pub struct ChatTemplate {
     renders_tools: bool,
     /// It renders assistant turns' `tool_calls` (else they are written out as text).
     renders_calls: bool,
+    /// It joins a call's `arguments` to text with `+` (`DeepSeek` R1's), so they must be a string.
+    string_arguments: bool,
+    /// It tests a calling turn's content against none (`DeepSeek` R1's): an empty one is null.
+    null_content: bool,
     /// The model reasons in `<think>` blocks.
     reasons: bool,
 }
@@ -68,6 +72,8 @@ impl ChatTemplate {
             syntax: ToolSyntax::detect(source),
             renders_tools: source.contains("tools"),
             renders_calls: source.contains("tool_calls"),
+            string_arguments: source.contains("['arguments'] +") || source.contains(".arguments +"),
+            null_content: source.contains("['content'] is not none"),
             reasons: source.contains("<think>"),
         })
     }
@@ -98,6 +104,8 @@ impl ChatTemplate {
             syntax: self.syntax,
             describe_tools: !tools.is_empty() && !self.renders_tools,
             calls_as_text: !self.renders_calls,
+            string_arguments: self.string_arguments,
+            null_content: self.null_content,
             results,
         };
         let turns = turns::turns(messages, tools, &shape);

@@ -229,6 +229,9 @@ async fn the_eval_command_reports_refusals_and_records_its_run() {
         "assistant answers",
         "assistant writes JSON",
         "analyst looks up KPIs",
+        "analyst compares with the target",
+        "analyst fetches values",
+        "assistant searches earlier conversations",
     ] {
         assert!(table.contains(case), "{case} missing:\n{table}\n{log}");
     }
@@ -237,7 +240,7 @@ async fn the_eval_command_reports_refusals_and_records_its_run() {
         assert_eq!(output.status.code(), Some(0), "{table}\n{log}");
     } else {
         assert_eq!(output.status.code(), Some(1), "{table}\n{log}");
-        assert!(log.contains(&format!("{failed} of 3 case(s) failed")), "{log}");
+        assert!(log.contains(&format!("{failed} of 6 case(s) failed")), "{log}");
     }
     assert!(log.contains("recorded as eval run"), "{log}");
     let runs: Value = admin.get("/api/v1/evals").await.json().await.unwrap();

@@ -134,6 +134,8 @@ struct Choice {
 #[derive(Debug, Deserialize)]
 struct Delta {
     content: Option<String>,
+    /// Reasoning apart from the answer (llama-server, `DeepSeek`, vLLM and others name it so).
+    reasoning_content: Option<String>,
     tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
@@ -208,6 +210,11 @@ impl Decoder {
                 self.finish = Some(finish_reason(&reason));
             }
             let Some(delta) = choice.delta else { continue };
+            if let Some(text) = delta.reasoning_content.filter(|text| !text.is_empty()) {
+                self.clock.output();
+                self.output_chunks += 1;
+                events.push(ChatEvent::Reasoning(text));
+            }
             if let Some(text) = delta.content.filter(|text| !text.is_empty()) {
                 self.clock.output();
                 self.output_chunks += 1;

@@ -19,6 +19,11 @@ pub struct Shape {
     pub describe_tools: bool,
     /// Earlier calls are written into the assistant's text (the template ignores `tool_calls`).
     pub calls_as_text: bool,
+    /// Calls' arguments go to the template as JSON text rather than an object.
+    pub string_arguments: bool,
+    /// A calling turn without text has null content rather than "" (most templates run string
+    /// methods on it; a few test it against none instead).
+    pub null_content: bool,
     pub results: ResultTurns,
 }
 
@@ -91,13 +96,18 @@ fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
         return vec![Turn::text("assistant", content)];
     }
     let call = |call: &crate::engine::ToolCall| {
+        let arguments = if shape.string_arguments {
+            Value::String(call.arguments.to_string())
+        } else {
+            call.arguments.clone()
+        };
         json!({
             "id": short_id(&call.id),
             "type": "function",
-            "function": { "name": call.name, "arguments": call.arguments },
+            "function": { "name": call.name, "arguments": arguments },
         })
     };
-    let content = (!message.content.is_empty()).then(|| message.content.clone());
+    let content = (!(shape.null_content && message.content.is_empty())).then(|| message.content.clone());
     let groups: Vec<Vec<Value>> = if shape.syntax == ToolSyntax::Llama3 {
         message.tool_calls.iter().map(|c| vec![call(c)]).collect()
     } else {
@@ -108,7 +118,7 @@ fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
         .enumerate()
         .map(|(index, calls)| Turn {
             role: "assistant".into(),
-            content: if index == 0 { content.clone() } else { None },
+            content: if index == 0 { content.clone() } else { content.as_ref().map(|_| String::new()) },
             tool_calls: Some(calls),
             tool_call_id: None,
             name: None,
