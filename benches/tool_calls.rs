@@ -11,7 +11,9 @@
 //! cases (no tool needed): time to first token and tokens/s with the tools offered against
 //! without them, and the answer's shape (characters, lines, whether it is JSON).
 //!
-//!   AGENTBOX_TEST_MODEL=$(scripts/fetch-test-model.sh) cargo bench --bench tool_calls
+//! ```sh
+//! AGENTBOX_TEST_MODEL=$(scripts/fetch-test-model.sh) cargo bench --bench tool_calls
+//! ```
 //!
 //! `AGENTBOX_BENCH_THREADS` (default 1) sets the engine's threads.
 
@@ -52,14 +54,15 @@ const TEXT_CASES: &[&str] = &[
 ];
 
 fn tools() -> Vec<ToolSpec> {
-    let object = |properties: Value, required: Value| {
-        json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
-    };
+    let object = |properties: Value, required: Value| json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false });
     vec![
         ToolSpec {
             name: "get_weather".into(),
             description: "Current weather in a city".into(),
-            parameters: object(json!({ "city": { "type": "string", "maxLength": 60 } }), json!(["city"])),
+            parameters: object(
+                json!({ "city": { "type": "string", "maxLength": 60 } }),
+                json!(["city"]),
+            ),
         },
         ToolSpec {
             name: "list_kpis".into(),
@@ -69,7 +72,10 @@ fn tools() -> Vec<ToolSpec> {
         ToolSpec {
             name: "kpi_values".into(),
             description: "Values of one KPI per quarter".into(),
-            parameters: object(json!({ "kpi": { "type": "string", "maxLength": 40 } }), json!(["kpi"])),
+            parameters: object(
+                json!({ "kpi": { "type": "string", "maxLength": 40 } }),
+                json!(["kpi"]),
+            ),
         },
     ]
 }
@@ -152,7 +158,10 @@ async fn run() {
         );
     }
 
-    println!("\ntext cases ({}), greedy, {MAX_TOKENS} tokens at most:", TEXT_CASES.len());
+    println!(
+        "\ntext cases ({}), greedy, {MAX_TOKENS} tokens at most:",
+        TEXT_CASES.len()
+    );
     let mut rows: Vec<(&str, Vec<Answer>)> = Vec::new();
     for (label, offered) in [("no tools", false), ("envelope", true), ("native", true)] {
         let mut answers = Vec::new();
@@ -209,7 +218,9 @@ fn summary(answers: &[Answer]) -> Summary {
         lines: answers.iter().map(|a| a.text.lines().count() as f64).sum::<f64>() / n,
         json: answers
             .iter()
-            .filter(|a| a.text.trim_start().starts_with('{') && serde_json::from_str::<Value>(&a.text).is_ok())
+            .filter(|a| {
+                a.text.trim_start().starts_with('{') && serde_json::from_str::<Value>(&a.text).is_ok()
+            })
             .count(),
         invalid: answers.iter().filter(|a| a.invalid).count(),
     }
@@ -261,7 +272,12 @@ async fn envelope(engine: &Engine, spec: &ModelSpec, text: &str) -> Answer {
     let tools = tools();
     let listed: Vec<String> = tools
         .iter()
-        .map(|t| format!("- {}: {}\n  arguments (JSON schema): {}", t.name, t.description, t.parameters))
+        .map(|t| {
+            format!(
+                "- {}: {}\n  arguments (JSON schema): {}",
+                t.name, t.description, t.parameters
+            )
+        })
         .collect();
     let instructions = format!(
         "{SYSTEM}\n\nYou can call these tools:\n{}\n\nAnswer with one JSON object: either \
@@ -283,7 +299,10 @@ async fn envelope(engine: &Engine, spec: &ModelSpec, text: &str) -> Answer {
     });
     let schema = json!({ "oneOf": std::iter::once(text_choice).chain(calls).collect::<Vec<_>>() });
     let request = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage::new("system", instructions), ChatMessage::new("user", text)]),
+        prompt: Prompt::Chat(vec![
+            ChatMessage::new("system", instructions),
+            ChatMessage::new("user", text),
+        ]),
         max_tokens: MAX_TOKENS,
         stop: Vec::new(),
         sampling: greedy(),
@@ -309,9 +328,17 @@ async fn envelope(engine: &Engine, spec: &ModelSpec, text: &str) -> Answer {
         }
     }
     match serde_json::from_str::<Value>(&output) {
-        Ok(value) if value["type"] == "text" => answer.text = value["content"].as_str().unwrap_or_default().to_owned(),
+        Ok(value) if value["type"] == "text" => {
+            value["content"]
+                .as_str()
+                .unwrap_or_default()
+                .clone_into(&mut answer.text);
+        }
         Ok(value) if value["type"] == "tool_call" => {
-            answer.call = Some((value["name"].as_str().unwrap_or_default().to_owned(), value["arguments"].clone()));
+            answer.call = Some((
+                value["name"].as_str().unwrap_or_default().to_owned(),
+                value["arguments"].clone(),
+            ));
         }
         _ => {
             answer.invalid = true;

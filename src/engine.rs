@@ -12,8 +12,8 @@ pub mod grammar;
 pub mod library;
 pub mod llama;
 mod local_chat;
-mod reasoning;
 pub mod providers;
+mod reasoning;
 mod request;
 pub mod template;
 mod tool_stream;
@@ -21,6 +21,6 @@ pub mod tool_syntax;
 
 pub use error::EngineError;
 pub use request::{
-    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Grammar, Prompt, SamplingParams,
-    ToolCall,
+    ChatMessage, FinishReason, GenerateRequest, GenerationEvent, GenerationStats, Grammar, Prompt,
+    SamplingParams, ToolCall,
 };

@@ -87,7 +87,11 @@ impl Engine {
 
 /// The conversation as the model's template renders it. Templates without a `tool` role raise
 /// an error: then results are told as user turns.
-fn render(template: &ChatTemplate, request: &ChatRequest, tools: &[ToolSpec]) -> Result<RenderedChat, EngineError> {
+fn render(
+    template: &ChatTemplate,
+    request: &ChatRequest,
+    tools: &[ToolSpec],
+) -> Result<RenderedChat, EngineError> {
     match template.render_chat(&request.messages, tools, ResultTurns::Tool) {
         Err(EngineError::Template(_)) => template.render_chat(&request.messages, tools, ResultTurns::User),
         other => other,
@@ -262,7 +266,12 @@ mod tests {
         }
     }
 
-    fn read(syntax: ToolSyntax, thinking: Option<bool>, pieces: &[&str], finish: FinishReason) -> Vec<ChatEvent> {
+    fn read(
+        syntax: ToolSyntax,
+        thinking: Option<bool>,
+        pieces: &[&str],
+        finish: FinishReason,
+    ) -> Vec<ChatEvent> {
         let mut reader = AnswerReader {
             think: thinking.map(ThinkSplit::new),
             calls: Some(CallStream::new(syntax)),
@@ -279,15 +288,23 @@ mod tests {
         let events = read(
             ToolSyntax::Hermes,
             None,
-            &["Checking.", "\n<tool_call>\n{\"name\": \"kpi_values\", ", "\"arguments\": {\"kpi\": \"revenue\"}}\n</tool_call>"],
+            &[
+                "Checking.",
+                "\n<tool_call>\n{\"name\": \"kpi_values\", ",
+                "\"arguments\": {\"kpi\": \"revenue\"}}\n</tool_call>",
+            ],
             FinishReason::Stop,
         );
         assert_eq!(events[0], ChatEvent::Text("Checking.".into()));
         assert_eq!(events[1], ChatEvent::Text("\n".into()));
-        let ChatEvent::ToolCall(call) = &events[2] else { panic!("{events:?}") };
+        let ChatEvent::ToolCall(call) = &events[2] else {
+            panic!("{events:?}")
+        };
         assert_eq!(call.name, "kpi_values");
         assert_eq!(call.arguments, json!({"kpi": "revenue"}));
-        let ChatEvent::Done(stats) = &events[3] else { panic!("{events:?}") };
+        let ChatEvent::Done(stats) = &events[3] else {
+            panic!("{events:?}")
+        };
         assert_eq!(stats.finish, FinishReason::ToolCalls);
     }
 
@@ -296,7 +313,11 @@ mod tests {
         let events = read(
             ToolSyntax::DeepSeekR1,
             Some(true),
-            &["The user wants", " revenue.</think>", "\n\n<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"],
+            &[
+                "The user wants",
+                " revenue.</think>",
+                "\n\n<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function",
+            ],
             FinishReason::Length,
         );
         assert_eq!(
@@ -306,7 +327,10 @@ mod tests {
                 ChatEvent::Reasoning(" revenue.".into())
             ]
         );
-        assert!(matches!(&events[2], ChatEvent::Done(stats) if stats.finish == FinishReason::Length), "{events:?}");
+        assert!(
+            matches!(&events[2], ChatEvent::Done(stats) if stats.finish == FinishReason::Length),
+            "{events:?}"
+        );
     }
 
     #[test]
@@ -333,14 +357,25 @@ mod tests {
         let mut request = ChatRequest::new(vec![ChatMessage::new("user", "Hi")]);
         request.tools = vec![tool(), other];
         assert_eq!(callable_tools(&request).unwrap().len(), 2);
-        let auto = answer_grammar(&request, &request.tools, ToolSyntax::Hermes).unwrap().unwrap();
+        let auto = answer_grammar(&request, &request.tools, ToolSyntax::Hermes)
+            .unwrap()
+            .unwrap();
         assert_eq!(auto.triggers, vec!["<tool_call>".to_owned()]);
         request.tool_use = ToolUse::Required;
-        let required = answer_grammar(&request, &request.tools, ToolSyntax::Hermes).unwrap().unwrap();
-        assert!(required.triggers.is_empty(), "a required call is held from the first token");
+        let required = answer_grammar(&request, &request.tools, ToolSyntax::Hermes)
+            .unwrap()
+            .unwrap();
+        assert!(
+            required.triggers.is_empty(),
+            "a required call is held from the first token"
+        );
         request.tool_use = ToolUse::None;
         assert!(callable_tools(&request).unwrap().is_empty());
-        assert!(answer_grammar(&request, &[], ToolSyntax::Hermes).unwrap().is_none());
+        assert!(
+            answer_grammar(&request, &[], ToolSyntax::Hermes)
+                .unwrap()
+                .is_none()
+        );
         request.tool_use = ToolUse::Named("list_kpis".into());
         let named = callable_tools(&request).unwrap();
         assert_eq!(named.len(), 1);

@@ -1,4 +1,4 @@
-//! Reasoning models (DeepSeek R1, Qwen 3, `QwQ`) think in `<think>…</think>` before they answer.
+//! Reasoning models (`DeepSeek` R1, Qwen 3, `QwQ`) think in `<think>…</think>` before they answer.
 //! That part is not the answer: it streams apart, as reasoning, and the answer starts after it.
 //! Some templates open the `<think>` block in the prompt itself, so the output starts inside.
 
@@ -50,8 +50,8 @@ impl ThinkSplit {
             match self.state {
                 State::Opening => {
                     let rest = self.pending.trim_start();
-                    if rest.starts_with(OPEN) {
-                        self.pending = rest[OPEN.len()..].to_owned();
+                    if let Some(inside) = rest.strip_prefix(OPEN) {
+                        self.pending = inside.to_owned();
                         self.state = State::Thinking;
                     } else if OPEN.starts_with(rest) {
                         return parts;
@@ -100,11 +100,19 @@ impl ThinkSplit {
 }
 
 fn text(piece: String) -> Vec<Part> {
-    if piece.is_empty() { Vec::new() } else { vec![Part::Text(piece)] }
+    if piece.is_empty() {
+        Vec::new()
+    } else {
+        vec![Part::Text(piece)]
+    }
 }
 
 fn reasoning(piece: String) -> Vec<Part> {
-    if piece.is_empty() { Vec::new() } else { vec![Part::Reasoning(piece)] }
+    if piece.is_empty() {
+        Vec::new()
+    } else {
+        vec![Part::Reasoning(piece)]
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +153,10 @@ mod tests {
 
     #[test]
     fn without_a_block_everything_is_the_answer() {
-        assert_eq!(run(false, &["<b>", "bold</b>"]), vec![Part::Text("<b>bold</b>".into())]);
+        assert_eq!(
+            run(false, &["<b>", "bold</b>"]),
+            vec![Part::Text("<b>bold</b>".into())]
+        );
         assert_eq!(run(false, &["  <th"]), vec![Part::Text("  <th".into())]);
     }
 }

@@ -4,6 +4,8 @@
 
 mod turns;
 
+pub use turns::{Arguments, Conventions, EmptyContent, Rendered};
+
 use minijinja::{Environment, Error, ErrorKind, Value, context};
 
 use super::EngineError;
@@ -17,15 +19,7 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
-    syntax: ToolSyntax,
-    /// It renders the `tools` it is given (else the system turn describes them).
-    renders_tools: bool,
-    /// It renders assistant turns' `tool_calls` (else they are written out as text).
-    renders_calls: bool,
-    /// It joins a call's `arguments` to text with `+` (`DeepSeek` R1's), so they must be a string.
-    string_arguments: bool,
-    /// It tests a calling turn's content against none (`DeepSeek` R1's): an empty one is null.
-    null_content: bool,
+    conventions: Conventions,
     /// The model reasons in `<think>` blocks.
     reasons: bool,
 }
@@ -69,18 +63,14 @@ impl ChatTemplate {
             env,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
-            syntax: ToolSyntax::detect(source),
-            renders_tools: source.contains("tools"),
-            renders_calls: source.contains("tool_calls"),
-            string_arguments: source.contains("['arguments'] +") || source.contains(".arguments +"),
-            null_content: source.contains("['content'] is not none"),
+            conventions: Conventions::of(source),
             reasons: source.contains("<think>"),
         })
     }
 
     /// How this model writes tool calls.
     pub fn syntax(&self) -> ToolSyntax {
-        self.syntax
+        self.conventions.syntax
     }
 
     /// Renders the conversation and opens the assistant's turn.
@@ -100,16 +90,14 @@ impl ChatTemplate {
             .env
             .get_template(NAME)
             .map_err(|err| EngineError::Template(err.to_string()))?;
+        let by_template = self.conventions.tools == Rendered::ByTemplate;
         let shape = turns::Shape {
-            syntax: self.syntax,
-            describe_tools: !tools.is_empty() && !self.renders_tools,
-            calls_as_text: !self.renders_calls,
-            string_arguments: self.string_arguments,
-            null_content: self.null_content,
+            conventions: self.conventions,
+            describe_tools: !tools.is_empty() && !by_template,
             results,
         };
-        let turns = turns::turns(messages, tools, &shape);
-        let tools = (!tools.is_empty() && self.renders_tools).then(|| template_tools(tools));
+        let turns = turns::turns(messages, tools, shape);
+        let tools = (!tools.is_empty() && by_template).then(|| template_tools(tools));
         let prompt = template
             .render(context! {
                 messages => turns,

@@ -133,9 +133,8 @@ fn opening(output: &str, python_tag: bool) -> Opening {
     match key {
         Some(colon) if colon.starts_with(':') => Opening::Call(start),
         Some("") => Opening::Undecided,
-        Some(_) => Opening::Text,
         None if "\"name\"".starts_with(after) => Opening::Undecided,
-        None => Opening::Text,
+        _ => Opening::Text,
     }
 }
 

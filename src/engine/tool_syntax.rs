@@ -1,6 +1,6 @@
 //! Tool calls in the model's own syntax. A model writes free text, and calls tools the way its
 //! chat template shows (and it was trained): Hermes/Qwen `<tool_call>{…}</tool_call>`, Llama 3.x
-//! `{"name": …, "parameters": …}`, Mistral `[TOOL_CALLS][…]`, DeepSeek R1's
+//! `{"name": …, "parameters": …}`, Mistral `[TOOL_CALLS][…]`, `DeepSeek` R1's
 //! `<｜tool▁calls▁begin｜>…`, `SmolLM2`'s `<tool_call>[…]</tool_call>`, or — for templates that
 //! know no tools — a bare JSON object. The syntax is read off the template once, when the model
 //! loads. Generation is free until the syntax's trigger appears; from there a lazy grammar
@@ -30,7 +30,7 @@ pub enum ToolSyntax {
     /// `[TOOL_CALLS][{"name": …, "arguments": …}, …]`: Mistral 7B v0.3, Nemo, Small.
     Mistral,
     /// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\n{…}\n```
-    /// <｜tool▁call▁end｜><｜tool▁calls▁end｜>`: DeepSeek R1 and its distills.
+    /// <｜tool▁call▁end｜><｜tool▁calls▁end｜>`: `DeepSeek` R1 and its distills.
     DeepSeekR1,
     /// `<tool_call>[{"name": …, "arguments": …}, …]</tool_call>`: `SmolLM2`, whose template shows
     /// no tools but which was trained on this format.
@@ -120,7 +120,11 @@ impl ToolSyntax {
     pub fn write_calls(self, calls: &[(String, serde_json::Value)]) -> String {
         // Written by hand: the name comes first, as models are trained to write it.
         let object = |name: &str, arguments: &serde_json::Value| {
-            format!(r#"{{"name":{},"{}":{arguments}}}"#, json!(name), self.arguments_key())
+            format!(
+                r#"{{"name":{},"{}":{arguments}}}"#,
+                json!(name),
+                self.arguments_key()
+            )
         };
         match self {
             Self::Hermes => calls
@@ -160,10 +164,7 @@ impl ToolSyntax {
     /// themselves: the tools as JSON, and how to call one in this syntax.
     pub fn instructions(self, tools: &[ToolSpec]) -> String {
         let listed: Vec<String> = template_tools(tools).iter().map(ToString::to_string).collect();
-        let example = self.write_calls(&[(
-            "<tool name>".to_owned(),
-            json!({ "<argument>": "<value>" }),
-        )]);
+        let example = self.write_calls(&[("<tool name>".to_owned(), json!({ "<argument>": "<value>" }))]);
         let how = if self.calls_lead() {
             "To call a tool, answer with only this JSON object, nothing before it"
         } else {

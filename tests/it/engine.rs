@@ -256,7 +256,9 @@ async fn grammar_constrained_output_always_parses() {
         "additionalProperties": false,
     });
     let mut request = ask("How tall is a door? Answer in JSON.", 64);
-    request.grammar = Some(agentbox::engine::Grammar::strict(grammar::json_schema(&schema).unwrap()));
+    request.grammar = Some(agentbox::engine::Grammar::strict(
+        grammar::json_schema(&schema).unwrap(),
+    ));
     let (text, _) = engine
         .generate(&spec(), request)
         .await

@@ -23,11 +23,23 @@ const TEMPLATES: &[(&str, ToolSyntax)] = &[
     ("Qwen-Qwen2.5-7B-Instruct.jinja", ToolSyntax::Hermes),
     ("Qwen-Qwen3-0.6B.jinja", ToolSyntax::Hermes),
     ("Qwen-QwQ-32B.jinja", ToolSyntax::Hermes),
-    ("NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja", ToolSyntax::Hermes),
-    ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", ToolSyntax::Hermes),
+    (
+        "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+        ToolSyntax::Hermes,
+    ),
+    (
+        "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+        ToolSyntax::Hermes,
+    ),
     ("mistralai-Mistral-Nemo-Instruct-2407.jinja", ToolSyntax::Mistral),
-    ("deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", ToolSyntax::DeepSeekR1),
-    ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", ToolSyntax::DeepSeekR1),
+    (
+        "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+        ToolSyntax::DeepSeekR1,
+    ),
+    (
+        "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
+        ToolSyntax::DeepSeekR1,
+    ),
 ];
 
 fn template_source(file: &str) -> String {
@@ -124,8 +136,14 @@ fn each_template_renders_tools_and_earlier_calls_in_its_own_syntax() {
             .render_chat(&conversation(), &tools(), ResultTurns::Tool)
             .unwrap_or_else(|err| panic!("{file}: {err}"));
         let prompt = rendered.prompt;
-        assert!(prompt.contains("kpi_values") && prompt.contains("Values of one KPI"), "{file}: tools missing\n{prompt}");
-        assert!(prompt.contains("churn"), "{file}: the tool result is missing\n{prompt}");
+        assert!(
+            prompt.contains("kpi_values") && prompt.contains("Values of one KPI"),
+            "{file}: tools missing\n{prompt}"
+        );
+        assert!(
+            prompt.contains("churn"),
+            "{file}: the tool result is missing\n{prompt}"
+        );
         let call_marker = match expected {
             ToolSyntax::Hermes => "<tool_call>",
             ToolSyntax::Llama3 => r#"{"name": "list_kpis""#,
@@ -133,7 +151,10 @@ fn each_template_renders_tools_and_earlier_calls_in_its_own_syntax() {
             ToolSyntax::DeepSeekR1 => "<｜tool▁call▁begin｜>function<｜tool▁sep｜>list_kpis",
             ToolSyntax::SmolLm2 | ToolSyntax::Json => unreachable!(),
         };
-        assert!(prompt.contains(call_marker), "{file}: the earlier call is not in its syntax\n{prompt}");
+        assert!(
+            prompt.contains(call_marker),
+            "{file}: the earlier call is not in its syntax\n{prompt}"
+        );
     }
 }
 
@@ -163,7 +184,10 @@ async fn a_required_call_is_valid_in_every_syntax_on_the_real_model() {
         assert_eq!(stats.finish, FinishReason::ToolCalls, "{name}: {answer:?}");
         assert!(!answer.tool_calls.is_empty(), "{name}");
         for call in &answer.tool_calls {
-            assert!(["kpi_values", "list_kpis"].contains(&call.name.as_str()), "{name}: {call:?}");
+            assert!(
+                ["kpi_values", "list_kpis"].contains(&call.name.as_str()),
+                "{name}: {call:?}"
+            );
             assert!(call.arguments.is_object(), "{name}: {call:?}");
             if call.name == "kpi_values" {
                 assert!(call.arguments["kpi"].is_string(), "{name}: {call:?}");
@@ -203,10 +227,22 @@ async fn with_tools_offered_text_streams_as_free_text() {
     }
     let text: String = pieces.concat();
     assert!(calls.is_empty(), "{calls:?}");
-    assert!(pieces.len() > 10, "the text came in {} pieces: {text:?}", pieces.len());
-    assert!(!text.trim_start().starts_with('{'), "the answer is not JSON: {text}");
+    assert!(
+        pieces.len() > 10,
+        "the text came in {} pieces: {text:?}",
+        pieces.len()
+    );
+    assert!(
+        !text.trim_start().starts_with('{'),
+        "the answer is not JSON: {text}"
+    );
     assert!(text.split_whitespace().count() >= 10, "{text}");
-    assert_eq!(finish, without.stats.map(|s| s.finish), "{text}\n---\n{}", without.text);
+    assert_eq!(
+        finish,
+        without.stats.map(|s| s.finish),
+        "{text}\n---\n{}",
+        without.text
+    );
 }
 
 /// The lazy grammar takes over when the model opens a call by itself: shown its own earlier
@@ -232,8 +268,18 @@ async fn a_call_the_model_opens_by_itself_is_held_to_the_schema() {
     ];
     let mut request = greedy(messages, 96);
     request.tools = tools();
-    let answer = engine.chat(&spec, request).await.unwrap().collect().await.unwrap();
-    assert_eq!(answer.stats.unwrap().finish, FinishReason::ToolCalls, "{answer:?}");
+    let answer = engine
+        .chat(&spec, request)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.stats.unwrap().finish,
+        FinishReason::ToolCalls,
+        "{answer:?}"
+    );
     assert_eq!(answer.tool_calls[0].name, "kpi_values", "{answer:?}");
     assert!(answer.tool_calls[0].arguments["kpi"].is_string(), "{answer:?}");
 }

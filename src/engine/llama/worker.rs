@@ -368,10 +368,12 @@ impl<'m> Scheduler<'m> {
         let preserved = grammar
             .preserved
             .iter()
-            .filter_map(|text| match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
-                [token] => Some(*token),
-                _ => None,
-            })
+            .filter_map(
+                |text| match vocab.tokenize(text.as_bytes(), false, true).as_slice() {
+                    [token] => Some(*token),
+                    _ => None,
+                },
+            )
             .collect();
         Ok((sampler, preserved))
     }

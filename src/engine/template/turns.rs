@@ -11,19 +11,79 @@ use crate::engine::grammar::ToolSpec;
 use crate::engine::request::ChatMessage;
 use crate::engine::tool_syntax::ToolSyntax;
 
-/// How the conversation must be shaped for one template.
+/// What a chat template does with tools, read off its source once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conventions {
+    pub syntax: ToolSyntax,
+    /// Who renders the `tools` offered.
+    pub tools: Rendered,
+    /// Who renders assistant turns' `tool_calls`.
+    pub calls: Rendered,
+    pub arguments: Arguments,
+    pub empty_content: EmptyContent,
+}
+
+/// Who puts something into the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendered {
+    /// The template, from the values it is given.
+    ByTemplate,
+    /// We do, in the syntax's words (the template ignores it): tools in the system turn, calls
+    /// in the assistant's text.
+    ByUs,
+}
+
+/// How a call's arguments reach the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arguments {
+    Object,
+    /// JSON text: the template joins them to text with `+` (`DeepSeek` R1's).
+    Text,
+}
+
+/// What a calling turn without text holds as content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyContent {
+    /// `""`: most templates run string methods on it.
+    Empty,
+    /// `null`: the template tests it against none (`DeepSeek` R1's).
+    Null,
+}
+
+impl Conventions {
+    pub fn of(source: &str) -> Self {
+        let by = |renders: bool| {
+            if renders {
+                Rendered::ByTemplate
+            } else {
+                Rendered::ByUs
+            }
+        };
+        let joins_arguments = source.contains("['arguments'] +") || source.contains(".arguments +");
+        Self {
+            syntax: ToolSyntax::detect(source),
+            tools: by(source.contains("tools")),
+            calls: by(source.contains("tool_calls")),
+            arguments: if joins_arguments {
+                Arguments::Text
+            } else {
+                Arguments::Object
+            },
+            empty_content: if source.contains("['content'] is not none") {
+                EmptyContent::Null
+            } else {
+                EmptyContent::Empty
+            },
+        }
+    }
+}
+
+/// How the conversation must be shaped for one template and request.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
-    pub syntax: ToolSyntax,
-    /// The system turn describes the tools (the template does not render `tools`).
+    pub conventions: Conventions,
+    /// The system turn describes the tools.
     pub describe_tools: bool,
-    /// Earlier calls are written into the assistant's text (the template ignores `tool_calls`).
-    pub calls_as_text: bool,
-    /// Calls' arguments go to the template as JSON text rather than an object.
-    pub string_arguments: bool,
-    /// A calling turn without text has null content rather than "" (most templates run string
-    /// methods on it; a few test it against none instead).
-    pub null_content: bool,
     pub results: ResultTurns,
 }
 
@@ -53,14 +113,17 @@ impl Turn {
     }
 }
 
-pub fn turns(messages: &[ChatMessage], tools: &[ToolSpec], shape: &Shape) -> Vec<Turn> {
+pub fn turns(messages: &[ChatMessage], tools: &[ToolSpec], shape: Shape) -> Vec<Turn> {
     let mut turns = Vec::with_capacity(messages.len() + 1);
     let mut rest = messages;
     if shape.describe_tools {
-        let instructions = shape.syntax.instructions(tools);
+        let instructions = shape.conventions.syntax.instructions(tools);
         match messages.first() {
             Some(first) if first.role == "system" => {
-                turns.push(Turn::text("system", format!("{}\n\n{instructions}", first.content)));
+                turns.push(Turn::text(
+                    "system",
+                    format!("{}\n\n{instructions}", first.content),
+                ));
                 rest = &messages[1..];
             }
             _ => turns.push(Turn::text("system", instructions)),
@@ -80,14 +143,15 @@ pub fn turns(messages: &[ChatMessage], tools: &[ToolSpec], shape: &Shape) -> Vec
 
 /// An assistant turn that called tools. Llama 3 templates take one call per turn, so its
 /// calls become consecutive turns.
-fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
-    if shape.calls_as_text {
+fn call_turns(message: &ChatMessage, shape: Shape) -> Vec<Turn> {
+    let conventions = shape.conventions;
+    if conventions.calls == Rendered::ByUs {
         let calls: Vec<(String, Value)> = message
             .tool_calls
             .iter()
             .map(|call| (call.name.clone(), call.arguments.clone()))
             .collect();
-        let written = shape.syntax.write_calls(&calls);
+        let written = conventions.syntax.write_calls(&calls);
         let content = if message.content.is_empty() {
             written
         } else {
@@ -96,7 +160,7 @@ fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
         return vec![Turn::text("assistant", content)];
     }
     let call = |call: &crate::engine::ToolCall| {
-        let arguments = if shape.string_arguments {
+        let arguments = if conventions.arguments == Arguments::Text {
             Value::String(call.arguments.to_string())
         } else {
             call.arguments.clone()
@@ -107,8 +171,9 @@ fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
             "function": { "name": call.name, "arguments": arguments },
         })
     };
-    let content = (!(shape.null_content && message.content.is_empty())).then(|| message.content.clone());
-    let groups: Vec<Vec<Value>> = if shape.syntax == ToolSyntax::Llama3 {
+    let null = conventions.empty_content == EmptyContent::Null && message.content.is_empty();
+    let content = (!null).then(|| message.content.clone());
+    let groups: Vec<Vec<Value>> = if conventions.syntax == ToolSyntax::Llama3 {
         message.tool_calls.iter().map(|c| vec![call(c)]).collect()
     } else {
         vec![message.tool_calls.iter().map(call).collect()]
@@ -118,7 +183,11 @@ fn call_turns(message: &ChatMessage, shape: &Shape) -> Vec<Turn> {
         .enumerate()
         .map(|(index, calls)| Turn {
             role: "assistant".into(),
-            content: if index == 0 { content.clone() } else { content.as_ref().map(|_| String::new()) },
+            content: if index == 0 {
+                content.clone()
+            } else {
+                content.as_ref().map(|_| String::new())
+            },
             tool_calls: Some(calls),
             tool_call_id: None,
             name: None,

@@ -26,9 +26,7 @@ pub fn call_grammar(syntax: ToolSyntax, tools: &[ToolSpec]) -> Result<String, En
     let key = literal(&format!("\"{}\"", syntax.arguments_key()));
     let object_alternatives: Vec<String> = arguments
         .iter()
-        .map(|(name, args)| {
-            format!(r#""\"" {name} "\"" ws "," ws {key} ws ":" ws {args}"#)
-        })
+        .map(|(name, args)| format!(r#""\"" {name} "\"" ws "," ws {key} ws ":" ws {args}"#))
         .collect();
     let object = format!(
         r#"call ::= "{{" ws "\"name\"" ws ":" ws ( {} ) ws "}}""#,

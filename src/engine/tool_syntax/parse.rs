@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END, DEEPSEEK_CALLS_BEGIN, DEEPSEEK_SEP, MISTRAL_CALLS,
-    PYTHON_TAG, ToolSyntax,
+    DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END, DEEPSEEK_CALLS_BEGIN, DEEPSEEK_SEP, MISTRAL_CALLS, PYTHON_TAG,
+    ToolSyntax,
 };
 use crate::engine::EngineError;
 use crate::engine::grammar::ToolSpec;
@@ -40,10 +40,7 @@ pub fn parse_calls(
         }
         ToolSyntax::DeepSeekR1 => return deepseek_calls(output, tools),
     };
-    values
-        .into_iter()
-        .map(|value| named_call(value, tools))
-        .collect()
+    values.into_iter().map(|value| named_call(value, tools)).collect()
 }
 
 /// The inside of every `open … close` block; an unclosed block is an error (a cut answer).
@@ -83,7 +80,11 @@ fn flatten(value: Value) -> Vec<Value> {
 
 /// `{"name": …, "arguments" | "parameters": {…}}` (also under `OpenAI`'s `function` key).
 fn named_call(value: Value, tools: &[ToolSpec]) -> Result<(String, Value), EngineError> {
-    let call = value.get("function").filter(|f| f.is_object()).cloned().unwrap_or(value);
+    let call = value
+        .get("function")
+        .filter(|f| f.is_object())
+        .cloned()
+        .unwrap_or(value);
     let name = call
         .get("name")
         .and_then(Value::as_str)
@@ -119,7 +120,10 @@ fn deepseek_calls(output: &str, tools: &[ToolSpec]) -> Result<Vec<(String, Value
         let (name, arguments) = named
             .split_once('\n')
             .ok_or_else(|| invalid("a call without arguments".into()))?;
-        let arguments = arguments.trim().trim_start_matches("```json").trim_end_matches("```");
+        let arguments = arguments
+            .trim()
+            .trim_start_matches("```json")
+            .trim_end_matches("```");
         calls.push(checked(name.trim().to_owned(), first_json(arguments)?, tools)?);
     }
     if calls.is_empty() {
