@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{TestApp, external_db_url};
+use crate::support::{TestApp, agentbox_binary, external_db_url};
 
 fn agentbox(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentbox"));
+    let mut command = Command::new(agentbox_binary());
     command
         .args(args)
         .env_remove("DATABASE_URL")

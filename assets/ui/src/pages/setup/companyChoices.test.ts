@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest'
+import { companyChoices, NEW_COMPANY } from './companyChoices'
+
+describe('companyChoices', () => {
+  it('offers nothing to choose when no company exists', () => {
+    expect(companyChoices([])).toEqual([])
+  })
+
+  it('offers the sample companies first, then a new company', () => {
+    const choices = companyChoices([
+      { name: 'Acme Manufacturing', sample: true, kpis: 12 },
+      { name: 'Globex Retail', sample: true, kpis: 12 },
+      { name: 'Old Co', sample: false, kpis: 1 },
+    ])
+    expect(choices.map((c) => c.value)).toEqual(['Acme Manufacturing', 'Globex Retail', 'Old Co', NEW_COMPANY])
+    expect(choices[0]).toMatchObject({ label: 'Join Acme Manufacturing', badge: 'Sample data' })
+    expect(choices[0]?.description).toContain('12 KPIs')
+    expect(choices[2]).toMatchObject({ badge: undefined, description: 'An existing company with 1 KPI.' })
+    expect(choices[3]?.label).toBe('Start a new company')
+  })
+})
