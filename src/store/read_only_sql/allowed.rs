@@ -42,6 +42,9 @@ pub const ALLOWED_FUNCTIONS: &[&str] = &[
     "to_json", "to_jsonb", "unnest",
 ];
 
+/// SQL constructs the parser reads as calls: `ARRAY(SELECT …)`, `ROW(a, b)`.
+pub const CONSTRUCTORS: &[&str] = &["array", "row"];
+
 /// Functions that only make sense where the database can stop a statement at its timeout.
 pub const TIMEOUT_BOUND_FUNCTIONS: &[&str] = &["pg_sleep"];
 

@@ -19,8 +19,8 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::allowed::{
-    ALLOWED_FUNCTIONS, ALLOWED_TYPE_NAMES, CLOCK_WORDS, KPI_TABLES, OPERATOR_REFUSAL, SESSION_WORDS,
-    TIMEOUT_BOUND_FUNCTIONS, function_refusal, relation_refusal,
+    ALLOWED_FUNCTIONS, ALLOWED_TYPE_NAMES, CLOCK_WORDS, CONSTRUCTORS, KPI_TABLES, OPERATOR_REFUSAL,
+    SESSION_WORDS, TIMEOUT_BOUND_FUNCTIONS, function_refusal, relation_refusal,
 };
 use super::check::Timeouts;
 
@@ -169,6 +169,7 @@ impl Names {
             };
         }
         if ALLOWED_FUNCTIONS.contains(&function)
+            || CONSTRUCTORS.contains(&function)
             || (TIMEOUT_BOUND_FUNCTIONS.contains(&function) && self.timeouts == Timeouts::Enforced)
         {
             ControlFlow::Continue(())

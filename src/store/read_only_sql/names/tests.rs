@@ -66,6 +66,8 @@ fn kpi_queries_pass() {
         "select * from unnest(array[1, 2]) as u(n)",
         "select row_number() over (order by name), name from kpis",
         "select count(distinct kpi_id) from kpi_values",
+        "select array(select value from kpi_values limit 3), row(1, 'a')",
+        "with recursive pg_roles(n) as (select 1 union all select n + 1 from pg_roles where n < 3) select * from pg_roles",
         // docs/schema.md's demo question
         "with q as (select (date_trunc('quarter', now()) - interval '3 months')::date as start) \
          select d.name, sum(v.value) as actual, sum(t.target) as target from kpis k \
@@ -131,6 +133,20 @@ fn catalogs_and_other_tables_are_refused() {
         "with a as (select * from b), b as (select 1) select * from a",
         "select * from (with pg_roles as (select 1) select * from pg_roles) x, pg_roles",
         "select * from kpis where id in (with c as (select 1) select oid from pg_class)",
+        "select * from kpis where id = any(select oid from pg_class)",
+        "select * from kpis k join (pg_roles r cross join kpis) on true",
+        "select * from (kpis k join pg_roles r on true)",
+        "select * from kpis k, lateral (select * from pg_roles where rolname = k.name) x",
+        "select * from json_each((select row_to_json(r) from pg_roles r))",
+        "select array(select rolname from pg_roles)",
+        "select * from kpis order by (select 1 from pg_roles limit 1)",
+        "select * from kpis group by (select 1 from pg_roles limit 1)",
+        "select count(*) filter (where exists (select from pg_roles)) from kpis",
+        "select * from kpis window w as (order by (select 1 from pg_roles))",
+        "select * from kpis limit (select count(*) from pg_roles)",
+        "select * from kpis offset (select count(*) from pg_roles)",
+        "select from pg_roles where rolname like 'a%'",
+        "select * from only pg_roles",
     ] {
         let err = refused(sql);
         assert!(
@@ -217,6 +233,19 @@ fn text_the_parser_cannot_read_is_refused() {
     assert!(err.contains("could not read the query"), "{err}");
     assert!(refused("select (null::kpis).*").contains("could not read"));
     assert!(refused("select 1abc from kpis").contains("could not read"));
+}
+
+#[test]
+fn locks_into_and_table_forms_are_refused() {
+    assert!(refused("select * from kpis for share").contains("read-only"));
+    assert!(refused("select * into t from kpis").contains("read-only"));
+    for sql in [
+        "select * from kpis where name in (table pg_roles)",
+        "select (table pg_roles)",
+        "select * from pg_roles*",
+    ] {
+        assert!(refused(sql).contains("could not read"), "{sql}");
+    }
 }
 
 #[test]
