@@ -11,12 +11,13 @@ export const NEW_COMPANY = ''
 export function companyChoices(companies: readonly Schemas['SetupCompany'][]): Choice<string>[] {
   if (!companies.length) return []
   return [
-    ...companies.map((company) => ({
+    ...companies.map((company, index) => ({
       value: company.name,
       label: `Join ${company.name}`,
       badge: company.sample ? 'Sample data' : undefined,
       description: company.sample
-        ? `${kpiCount(company.kpis)} with two years of history: the KPI page and the analyst agent have data at once.`
+        ? `${kpiCount(company.kpis)} with two years of history.` +
+          (index === 0 ? ' The KPI page and the analyst agent have data at once.' : '')
         : `An existing company with ${kpiCount(company.kpis)}.`,
     })),
     {
