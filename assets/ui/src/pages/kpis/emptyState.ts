@@ -44,7 +44,7 @@ export function kpiEmptyState(
       description:
         `This server has sample data in ${where}, but your account belongs to ${company}, which has no KPIs. ` +
         (isAdmin
-          ? `To explore the sample data, sign in as a user of ${first}: create one on the server with the command below. `
+          ? `To explore the sample data, sign in as a user of ${first}: stop agentbox, create one with the command below (it asks for the password on standard input), and start it again. `
           : `To explore the sample data, ask an admin for an account in ${first}. `) +
         `To track ${company}'s own KPIs, load them into ${TABLES}.`,
       command: isAdmin
