@@ -247,9 +247,14 @@ pub struct UserCreateArgs {
     /// Make the user an admin of their company
     #[arg(long)]
     pub admin: bool,
-    /// Company to put the user in (created when missing) [default: the first company]
+    /// Company to put the user in, by name (any case). A name no company has is an error while
+    /// companies exist (see --create-company) [default: the first admin's company; before any
+    /// user, the first sample company]
     #[arg(long, value_name = "NAME")]
     pub company: Option<String>,
+    /// Create the company named by --company when none has that name
+    #[arg(long, requires = "company")]
+    pub create_company: bool,
     #[arg(long, value_name = "NAME")]
     pub display_name: Option<String>,
 }

@@ -20,11 +20,11 @@ pub use agent::{Agent, AgentSource};
 pub use analytics::{DayRange, UsageGroup, UsageReport, UsageRow, UsageStats, UsageSummary};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
 pub use chat::{ChatSession, Message, MessageStatus, NewMessage};
-pub use company::{Company, Department};
+pub use company::{Company, Department, SetupCompany, SetupState};
 pub use eval_run::{EvalCaseResult, EvalRun, NewEvalRun};
 pub use evaluation::{EvalOutcome, NewEvaluation};
 pub use identity::{Credential, Identity};
-pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiPerformance, KpiPoint, QueryRows};
+pub use kpi::{Aggregation, DateRange, Granularity, Kpi, KpiOverview, KpiPerformance, KpiPoint, QueryRows};
 pub use mcp::{
     McpConnectionState, McpConnectionStatus, McpServerFields, McpServerSpec, McpSource, McpToolInfo,
     McpTransport, TOOL_SEPARATOR,

@@ -99,6 +99,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::search::semantic))
         .routes(routes!(routes::search::index))
         .routes(routes!(routes::kpis::list))
+        .routes(routes!(routes::kpis::overview))
         .routes(routes!(routes::kpis::performance))
         .routes(routes!(routes::kpis::values))
         .routes(routes!(routes::tasks::list, routes::tasks::create))

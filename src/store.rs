@@ -39,6 +39,7 @@ use uuid::Uuid;
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
 pub use chat::{MessageMatch, SessionUpdate};
+pub use companies::SAMPLE_COMPANIES;
 pub use dump::{ColumnInfo, DatabaseDump, DumpChunk, RestoreFeed, TableInfo};
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};

@@ -5,6 +5,7 @@ use std::io::Read;
 use super::{CliError, UserCreateArgs, UserPasswdArgs};
 use crate::config::Settings;
 use crate::domain::Role;
+use crate::service::companies::CompanyChoice;
 use crate::service::users::CreateUser;
 use crate::service::users::UserService;
 
@@ -33,10 +34,21 @@ pub async fn create(settings: Settings, args: UserCreateArgs) -> Result<(), CliE
         role: if args.admin { Role::Admin } else { Role::Member },
         department_id: None,
     };
-    let result = users.create_from_cli(request, args.company).await;
+    let company = match args.company {
+        None => CompanyChoice::Default,
+        Some(name) if args.create_company => CompanyChoice::ExistingOrNew(name),
+        Some(name) => CompanyChoice::Existing(name),
+    };
+    let result = users.create_from_cli(request, company).await;
     store.close().await;
-    let user = result?;
-    println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+    let (user, company) = result?;
+    println!(
+        "created {} {} ({}) in {}",
+        user.role.as_str(),
+        user.email,
+        user.id,
+        company.name
+    );
     Ok(())
 }
 

@@ -69,6 +69,18 @@ pub struct Kpi {
     pub last_period: Option<NaiveDate>,
 }
 
+/// What KPI data the caller sees, and where the sample data is: enough for the dashboard to
+/// say what to do when there is nothing to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KpiOverview {
+    /// The caller's company (`None`: the account belongs to no company).
+    pub company: Option<String>,
+    /// How many KPIs the caller can see.
+    pub kpis: i64,
+    /// The sample companies loaded by `--sample-data` (empty when it was not used), in order.
+    pub sample_companies: Vec<String>,
+}
+
 /// An inclusive range of days; KPI months whose first day falls inside it belong to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DateRange {

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::companies::{CompanyChoice, chosen_company};
 use super::error::NotFoundAs;
 use super::{ServiceError, secrets, validate};
 use crate::config::AuthSettings;
-use crate::domain::{ApiKey, Credential, Identity, KeyScope, NewApiKey, Role, User};
+use crate::domain::{ApiKey, Credential, Identity, KeyScope, NewApiKey, Role, SetupState, User};
 use crate::store::{Actor, NewKeyRecord, NewSession, NewUser, Store};
 
 /// API keys start with this, so leaked keys are easy to recognise and scan for.
@@ -31,6 +32,8 @@ pub struct SetupRequest {
     pub email: String,
     pub password: String,
     pub display_name: Option<String>,
+    /// The company to join or create by name; `None`: the default company (the first sample
+    /// company when sample data is loaded).
     pub company: Option<String>,
 }
 
@@ -70,7 +73,22 @@ impl AuthService {
         Ok(self.store.count_users().await? == 0)
     }
 
-    /// Creates the first admin (and their company) and signs them in.
+    /// Whether setup is needed and, only while it is, the companies the first admin may join.
+    pub async fn setup_state(&self) -> Result<SetupState, ServiceError> {
+        let setup_needed = self.setup_needed().await?;
+        let companies = if setup_needed {
+            self.store.all_companies().await?
+        } else {
+            Vec::new()
+        };
+        Ok(SetupState {
+            setup_needed,
+            companies,
+        })
+    }
+
+    /// Creates the first admin and signs them in. They join the company they name (made when
+    /// new), or without one the default: the first sample company when sample data is loaded.
     pub async fn setup(&self, request: SetupRequest, client: ClientInfo) -> Result<SignedIn, ServiceError> {
         let email = validate::email(&request.email)?;
         validate::password(&request.password)?;
@@ -78,13 +96,14 @@ impl AuthService {
             Some(name) if !name.trim().is_empty() => validate::name("display_name", name, 100)?,
             _ => String::new(),
         };
-        let company = match request.company.as_deref() {
-            Some(name) => validate::name("company", name, 200)?,
-            None => "My Company".to_owned(),
-        };
         if !self.setup_needed().await? {
             return Err(ServiceError::AlreadySetUp);
         }
+        let choice = match request.company {
+            Some(name) => CompanyChoice::ExistingOrNew(name),
+            None => CompanyChoice::Default,
+        };
+        let company = chosen_company(&self.store, choice).await?;
         let new = NewUser {
             email,
             password_hash: secrets::hash_password(request.password).await?,

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use self::period::PeriodQuery;
 use super::ServiceError;
-use crate::domain::{DateRange, Granularity, Identity, Kpi, KpiPerformance, KpiPoint};
-use crate::store::{KpiFilter, Store};
+use crate::domain::{DateRange, Granularity, Identity, Kpi, KpiOverview, KpiPerformance, KpiPoint};
+use crate::store::{Actor, KpiFilter, Store};
 
 /// The longest name or filter text accepted (KPI and department names are at most 200).
 const MAX_NAME_CHARS: usize = 200;
@@ -52,6 +52,24 @@ pub struct KpiService {
 impl KpiService {
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// The caller's company, how many KPIs they see, and which sample companies are loaded.
+    pub async fn overview(&self, caller: &Identity) -> Result<KpiOverview, ServiceError> {
+        let company = match caller.user.company_id {
+            Some(id) => Some(
+                self.store
+                    .get_company(Actor::User(caller.user_id()), id)
+                    .await?
+                    .name,
+            ),
+            None => None,
+        };
+        Ok(KpiOverview {
+            company,
+            kpis: self.store.count_kpis(caller.user_id()).await?,
+            sample_companies: self.store.sample_companies().await?,
+        })
     }
 
     pub async fn list(&self, caller: &Identity, query: KpiListQuery) -> Result<Vec<Kpi>, ServiceError> {

@@ -2,9 +2,10 @@
 
 use uuid::Uuid;
 
+use super::companies::{CompanyChoice, chosen_company};
 use super::error::NotFoundAs;
 use super::{ServiceError, require_admin, secrets, validate};
-use crate::domain::{Identity, Page, Role, User, UserUpdate};
+use crate::domain::{Company, Identity, Page, Role, User, UserUpdate};
 use crate::store::{Actor, NewUser, Store};
 
 /// A user an admin (or the CLI) asks for.
@@ -16,9 +17,6 @@ pub struct CreateUser {
     pub role: Role,
     pub department_id: Option<Uuid>,
 }
-
-/// Company used by `agentbox user create` when no company is named and none exists yet.
-const DEFAULT_COMPANY: &str = "My Company";
 
 #[derive(Debug, Clone)]
 pub struct UserService {
@@ -86,28 +84,21 @@ impl UserService {
         Ok(self.store.create_user(new).await?)
     }
 
-    /// `agentbox user create`: the operator is trusted; the company is found or made by name.
+    /// `agentbox user create`: the operator is trusted; `company` says which company the user
+    /// joins (see [`CompanyChoice`]).
+    /// Returns the user and the company they joined.
     pub async fn create_from_cli(
         &self,
         request: CreateUser,
-        company: Option<String>,
-    ) -> Result<User, ServiceError> {
-        let company = match company {
-            Some(name) => {
-                let name = validate::name("company", &name, 200)?;
-                self.store.find_or_create_company(name).await?
-            }
-            None => match self.store.first_company().await? {
-                Some(company) => company,
-                None => {
-                    self.store
-                        .find_or_create_company(DEFAULT_COMPANY.to_owned())
-                        .await?
-                }
-            },
-        };
-        let new = self.new_user(request, company.id).await?;
-        Ok(self.store.create_user(new).await?)
+        company: CompanyChoice,
+    ) -> Result<(User, Company), ServiceError> {
+        // Checked first, so a bad email or password does not leave a new company behind.
+        let email = validate::email(&request.email)?;
+        validate::password(&request.password)?;
+        let name = chosen_company(&self.store, company).await?;
+        let company = self.store.find_or_create_company(name).await?;
+        let new = self.new_user(CreateUser { email, ..request }, company.id).await?;
+        Ok((self.store.create_user(new).await?, company))
     }
 
     /// `agentbox user passwd`: sets a password by email and ends the user's sessions.

@@ -126,6 +126,19 @@ impl Store {
         .await
     }
 
+    /// How many KPIs `caller` may see.
+    pub async fn count_kpis(&self, caller: Uuid) -> Result<i64, StoreError> {
+        self.run_as(Actor::User(caller), |conn| {
+            async move {
+                Ok(sqlx::query_scalar("select count(*) from public.kpis")
+                    .fetch_one(conn)
+                    .await?)
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// Values and targets of the KPIs `kpi_ids` for the months in `range`, one point per KPI
     /// and month or quarter that has data, rolled up by each KPI's aggregation.
     pub async fn kpi_series(

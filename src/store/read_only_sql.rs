@@ -1,9 +1,13 @@
 //! Agent-written SQL (the `sql_query` tool): checked ([`check`]), then run as the caller in a
 //! READ ONLY transaction with a statement timeout and a row cap, and always rolled back.
-//! Row-level security and grants decide what it sees; the checks exist for what those cannot
-//! stop (see `check.rs`) and for messages a model can act on.
+//! Row-level security and grants decide what it sees of the KPI tables; the checks exist for
+//! what those cannot stop (see `check.rs`: identity changes, the system catalogs every role
+//! may read, the platform's other tables) and for messages a model can act on.
 
+mod allowed;
 mod check;
+mod names;
+mod plan;
 
 use std::time::Duration;
 
@@ -73,9 +77,9 @@ impl Store {
     }
 }
 
-/// Sets the transaction read-only with a statement timeout, then runs `statement` wrapped so
-/// each row comes back as one JSON text, at most `max_rows + 1` of them (one more tells
-/// whether the cap cut the result).
+/// Sets the transaction read-only with a statement timeout, checks the plan of `statement`
+/// wrapped so each row comes back as one JSON text, and runs it: at most `max_rows + 1` rows
+/// (one more tells whether the cap cut the result).
 async fn run_limited(
     conn: &mut PgConnection,
     statement: &str,
@@ -96,6 +100,15 @@ async fn run_limited(
         "select to_json(q)::text from (\n{statement}\n) q limit {}",
         limits.max_rows + 1
     );
+    // What Postgres itself would read, before anything runs (see `plan.rs`).
+    let explained: serde_json::Value =
+        sqlx::query_scalar(&format!("explain (verbose, format json) {wrapped}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|err| query_error(err, limits.timeout))?;
+    if let Some(refusal) = plan::refusal(&explained) {
+        return Err(StoreError::QueryRefused(refusal));
+    }
     sqlx::query_scalar(&wrapped)
         .fetch_all(&mut *conn)
         .map(|result| result.map_err(|err| query_error(err, limits.timeout)))

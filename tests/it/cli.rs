@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{TestApp, external_db_url};
+use crate::support::{TestApp, agentbox_binary, external_db_url};
 
 fn agentbox(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentbox"));
+    let mut command = Command::new(agentbox_binary());
     command
         .args(args)
         .env_remove("DATABASE_URL")
@@ -24,6 +24,10 @@ fn agentbox(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output 
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn stderr(output: &Output) -> String {
@@ -95,6 +99,53 @@ async fn user_create_and_passwd_then_login_through_the_api() {
         "cli password 123\n",
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("in CLI Co"), "{}", stdout(&output));
+
+    // The company is chosen by name (any case); a name no company has is refused while
+    // companies exist, unless --create-company asks for it; without --company, the first
+    // admin's company.
+    let output = create(
+        "second@example.com",
+        &["--company", "cli co"],
+        "cli password 123\n",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("in CLI Co"), "{}", stdout(&output));
+    let output = create(
+        "third@example.com",
+        &["--company", "CLI Coo"],
+        "cli password 123\n",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown company is a usage error"
+    );
+    let message = stderr(&output);
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    assert!(
+        message.contains("no company is named \"CLI Coo\"")
+            && message.contains("\"CLI Co\"")
+            && message.contains("--create-company"),
+        "{message}"
+    );
+    let output = create(
+        "third@example.com",
+        &["--company", "CLI Coo", "--create-company"],
+        "cli password 123\n",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("in CLI Coo"), "{}", stdout(&output));
+    let output = create("fourth@example.com", &[], "cli password 123\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).trim_end().ends_with("in CLI Co"),
+        "{}",
+        stdout(&output)
+    );
+    let output = create("fifth@example.com", &["--create-company"], "cli password 123\n");
+    assert_eq!(output.status.code(), Some(2), "--create-company needs --company");
+
     let output = create("root@example.com", &[], "cli password 123\n");
     assert_eq!(output.status.code(), Some(2), "duplicate email is a usage error");
     assert!(stderr(&output).contains("already exists"));

@@ -431,10 +431,10 @@ async fn sql_query_is_read_only_and_stays_inside_the_company() {
         .contains("not allowed")
     );
 
-    // Grants: auth.users is out of reach.
+    // Other tables are refused by name before they reach the grants.
     let err = tools.sql("select email from auth.users").await.unwrap_err();
     assert!(
-        matches!(&err, ToolError::Forbidden(m) if m.contains("permission denied")),
+        matches!(&err, ToolError::InvalidArguments(m) if m.contains("reads only the KPI tables")),
         "{err}"
     );
     // The database's own message for a mistake.
@@ -443,9 +443,10 @@ async fn sql_query_is_read_only_and_stays_inside_the_company() {
         matches!(&err, ToolError::Failed(m) if m.contains("nme") && m.contains("does not exist")),
         "{err}"
     );
-    let err = tools.sql("select from where").await.unwrap_err();
+    // Broken SQL: the checker's parser says where it stopped.
+    let err = tools.sql("select name from kpis where").await.unwrap_err();
     assert!(
-        matches!(&err, ToolError::Failed(m) if m.contains("syntax error")),
+        matches!(&err, ToolError::InvalidArguments(m) if m.contains("could not read the query")),
         "{err}"
     );
 

@@ -27,6 +27,7 @@ mod providers;
 mod ratings;
 mod resilience;
 mod rls;
+mod setup;
 mod support;
 mod tasks;
 mod tool_calls;

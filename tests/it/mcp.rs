@@ -7,6 +7,7 @@ mod client;
 mod host;
 mod relay;
 mod security;
+mod sql_catalogs;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use agentbox::app::{self, Running};
 use agentbox::config::{FlagOverrides, Settings};
 use agentbox::service::Services;
+use agentbox::service::companies::CompanyChoice;
 use agentbox::store::Store;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -268,7 +269,8 @@ impl TestApp {
         Session::from_sign_in(self, client, &body)
     }
 
-    /// Creates a user in `company` (made when missing) the way `agentbox user create` does.
+    /// Creates a user in `company` (made when missing) the way `agentbox user create --company
+    /// NAME --create-company` does.
     pub async fn create_user(&self, email: &str, company: &str, admin: bool) -> Value {
         let request = agentbox::service::users::CreateUser {
             email: email.to_owned(),
@@ -281,10 +283,10 @@ impl TestApp {
             },
             department_id: None,
         };
-        let user = self
+        let (user, _) = self
             .services()
             .users
-            .create_from_cli(request, Some(company.to_owned()))
+            .create_from_cli(request, CompanyChoice::ExistingOrNew(company.to_owned()))
             .await
             .unwrap();
         serde_json::to_value(user).unwrap()
@@ -300,7 +302,7 @@ pub struct Session {
 }
 
 impl Session {
-    fn from_sign_in(app: &TestApp, client: Client, body: &Value) -> Self {
+    pub fn from_sign_in(app: &TestApp, client: Client, body: &Value) -> Self {
         Self {
             client,
             csrf: body["csrf_token"].as_str().expect("csrf token").to_owned(),

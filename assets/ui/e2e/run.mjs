@@ -22,6 +22,7 @@ if (!binary || !model) {
   process.exit(2)
 }
 
+// The sample company the setup page preselects: the admin joins it without typing its name.
 const ADMIN = { name: 'Ada Admin', company: 'Acme Manufacturing', email: 'ada@acme.example', password: 'correct horse battery staple' }
 // Agents made for the run: the tiny model answers a tool-less agent in streamed text, and with
 // temperature 0 calls list_kpis when told to (an agent with tools gets its answer in one piece).
@@ -98,7 +99,14 @@ try {
     await page.goto('/')
     await page.waitForURL('**/setup')
     await page.getByLabel('Your name').fill(ADMIN.name)
-    await page.getByLabel('Company').fill(ADMIN.company)
+    // Started with sample data: the page offers the sample companies, the first preselected.
+    const join = page.getByRole('radio', { name: `Join ${ADMIN.company}` })
+    expect(await join.isChecked(), `"Join ${ADMIN.company}" is not preselected`)
+    await page.locator('label', { hasText: 'Start a new company' }).click()
+    await page.getByLabel('New company name').waitFor()
+    await page.locator('label', { hasText: `Join ${ADMIN.company}` }).click()
+    expect(await join.isChecked(), `"Join ${ADMIN.company}" cannot be chosen again`)
+    expect((await page.getByLabel('New company name').count()) === 0, 'the new company name shows while joining')
     await page.getByLabel('Email').fill(ADMIN.email)
     await page.getByLabel('Password', { exact: true }).fill(ADMIN.password)
     await page.getByLabel('Confirm password').fill(ADMIN.password)

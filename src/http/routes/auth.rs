@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::User;
+use crate::domain::{SetupState, User};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller, Client, SESSION_COOKIE};
@@ -20,7 +20,9 @@ pub struct SetupBody {
     email: String,
     password: String,
     display_name: Option<String>,
-    /// The company the first admin belongs to.
+    /// The company the first admin joins: an existing company's name (any case) joins it
+    /// (e.g. a sample company listed by `GET /api/v1/auth/setup`); another name creates it.
+    /// Absent: the first listed company, or a new "My Company" when none exists.
     company: Option<String>,
 }
 
@@ -39,24 +41,18 @@ pub struct SignedInBody {
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SetupState {
-    /// No user exists yet: `POST /api/v1/auth/setup` creates the first admin.
-    setup_needed: bool,
-}
-
-/// Whether first-run setup is still to be done.
+/// Whether first-run setup is still to be done and, only then, the companies that already exist
+/// (with `--sample-data`, the sample companies, the one a first admin joins by default first).
 #[utoipa::path(
     get,
     path = "/auth/setup",
     operation_id = "getSetupState",
     tag = "auth",
     security(()),
-    responses((status = 200, description = "Whether setup is needed", body = SetupState))
+    responses((status = 200, description = "Whether setup is needed, and the companies to join", body = SetupState))
 )]
 pub async fn setup_state(State(state): State<AppState>) -> Result<Json<SetupState>, ApiError> {
-    let setup_needed = state.services.auth.setup_needed().await?;
-    Ok(Json(SetupState { setup_needed }))
+    Ok(Json(state.services.auth.setup_state().await?))
 }
 
 /// Creates the first admin (only while no user exists) and signs them in.

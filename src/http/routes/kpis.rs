@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::domain::Kpi;
+use crate::domain::{Kpi, KpiOverview};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
@@ -46,6 +46,22 @@ pub async fn list(
         department: query.department,
     };
     Ok(Json(state.services.kpis.list(&identity, query).await?))
+}
+
+/// The caller's company, how many KPIs they see, and where the sample data is (so an empty
+/// dashboard can say what to do).
+#[utoipa::path(
+    get,
+    path = "/kpis/overview",
+    operation_id = "getKpiOverview",
+    tag = "kpis",
+    responses((status = 200, description = "What KPI data the caller sees", body = KpiOverview))
+)]
+pub async fn overview(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Result<Json<KpiOverview>, ApiError> {
+    Ok(Json(state.services.kpis.overview(&identity).await?))
 }
 
 /// Dates and keywords stay text here: the service checks them and names the bad field.

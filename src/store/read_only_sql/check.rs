@@ -1,5 +1,6 @@
 //! The lexical checks on agent-written SQL, before it reaches the database: one statement, a
-//! SELECT (or WITH … SELECT), and only functions from an allow-list.
+//! SELECT (or WITH … SELECT), and only functions from an allow-list; then the names it uses,
+//! read from its syntax tree (`names.rs`): only the KPI tables, allowed functions and types.
 //!
 //! Row-level security and grants decide what the query may see, but they cannot stop SQL that
 //! changes the transaction's own identity: `set_config('request.jwt.claims', …)` claims another
@@ -7,6 +8,13 @@
 //! RLS does not restrict. Functions that run SQL text (`query_to_xml`, `ts_stat`) would smuggle
 //! such a call inside a string. So function calls are checked against an allow-list (see
 //! docs/schema.md, Known limits); everything else gets a clear message for the model.
+//! Grants leave the system catalogs readable by every role, so the catalogs, and the functions
+//! and casts that read them, are kept out here too (`allowed.rs`).
+
+mod tokens;
+
+use self::tokens::{Token, tokenize};
+use super::allowed::{ALLOWED_FUNCTIONS, OPERATOR_REFUSAL, TIMEOUT_BOUND_FUNCTIONS, function_refusal};
 
 /// SQL keywords that may stand before `(` without being a function call.
 #[rustfmt::skip]
@@ -20,44 +28,6 @@ const KEYWORDS_BEFORE_PAREN: &[&str] = &[
     "bit", "char", "character", "dec", "decimal", "float", "interval", "numeric", "time",
     "timestamp", "timestamptz", "varchar", "varying",
 ];
-
-/// Functions a read-only analysis may call: aggregates, window functions, arithmetic, text,
-/// dates, JSON and arrays. None of them changes settings, runs SQL text, sleeps or locks.
-#[rustfmt::skip]
-const ALLOWED_FUNCTIONS: &[&str] = &[
-    // aggregates
-    "array_agg", "avg", "bool_and", "bool_or", "corr", "count", "covar_pop", "covar_samp",
-    "every", "json_agg", "json_object_agg", "jsonb_agg", "jsonb_object_agg", "max", "min", "mode",
-    "percentile_cont", "percentile_disc", "regr_intercept", "regr_r2", "regr_slope", "stddev",
-    "stddev_pop", "stddev_samp", "string_agg", "sum", "var_pop", "var_samp", "variance",
-    // window functions
-    "cume_dist", "dense_rank", "first_value", "lag", "last_value", "lead", "nth_value", "ntile",
-    "percent_rank", "rank", "row_number",
-    // conditionals and arithmetic
-    "abs", "cbrt", "ceil", "ceiling", "coalesce", "div", "exp", "floor", "greatest", "least",
-    "ln", "log", "log10", "mod", "nullif", "num_nonnulls", "num_nulls", "pi", "pow", "power",
-    "round", "scale", "sign", "sqrt", "trunc", "width_bucket",
-    // text
-    "btrim", "char_length", "character_length", "concat", "concat_ws", "format", "initcap",
-    "left", "length", "lower", "lpad", "ltrim", "md5", "octet_length", "overlay", "position",
-    "regexp_match", "regexp_matches", "regexp_replace", "regexp_split_to_array",
-    "regexp_split_to_table", "repeat", "replace", "reverse", "right", "rpad", "rtrim",
-    "split_part", "starts_with", "strpos", "substr", "substring", "to_char", "to_number",
-    "translate", "trim", "upper",
-    // dates
-    "age", "date", "date_bin", "date_part", "date_trunc", "extract", "generate_series",
-    "isfinite", "justify_days", "justify_hours", "justify_interval", "make_date", "make_interval",
-    "make_timestamp", "now", "to_date", "to_timestamp",
-    // JSON and arrays
-    "array_append", "array_length", "array_position", "array_remove", "array_to_string",
-    "cardinality", "json_array_elements", "json_build_array", "json_build_object", "json_each",
-    "json_typeof", "jsonb_array_elements", "jsonb_build_array", "jsonb_build_object",
-    "jsonb_each", "jsonb_object_keys", "jsonb_typeof", "row_to_json", "string_to_array",
-    "to_json", "to_jsonb", "unnest",
-];
-
-/// Functions that only make sense where the database can stop a statement at its timeout.
-const TIMEOUT_BOUND_FUNCTIONS: &[&str] = &["pg_sleep"];
 
 /// Statements that write, and the message that refuses them.
 const WRITE_KEYWORDS: &[&str] = &["insert", "update", "delete", "merge", "truncate", "copy"];
@@ -74,22 +44,6 @@ pub enum Timeouts {
     Enforced,
     /// The statement runs to its end (the embedded server ignores `statement_timeout`).
     Ignored,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// An identifier or keyword: lower-cased unless it was double-quoted.
-    Word {
-        text: String,
-        quoted: bool,
-    },
-    Open,
-    Close,
-    Semicolon,
-    Dot,
-    Cast,
-    /// Literals, numbers, operators, commas: nothing the checks look at.
-    Other,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +64,16 @@ pub fn check(sql: &str, timeouts: Timeouts) -> Result<&str, String> {
     check_first_word(first)?;
     check_parentheses(tokens)?;
     check_calls(tokens, timeouts)?;
-    Ok(sql[..end.start].trim_end())
+    let statement = sql[..end.start].trim_end();
+    let words: Vec<&str> = tokens
+        .iter()
+        .filter_map(|token| match token {
+            Token::Word { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    super::names::check(statement, &words, timeouts)?;
+    Ok(statement)
 }
 
 /// Where the statement ends: at a semicolon followed by nothing, or at the end of the text.
@@ -194,6 +157,9 @@ fn check_calls(tokens: &[Token], timeouts: Timeouts) -> Result<(), String> {
         if ALLOWED_FUNCTIONS.contains(&text.as_str()) {
             continue;
         }
+        if !quoted && text == "operator" {
+            return Err(OPERATOR_REFUSAL.into());
+        }
         if TIMEOUT_BOUND_FUNCTIONS.contains(&text.as_str()) {
             if timeouts == Timeouts::Enforced {
                 continue;
@@ -202,11 +168,7 @@ fn check_calls(tokens: &[Token], timeouts: Timeouts) -> Result<(), String> {
                 "{text}() is not available here: this database cannot stop a statement at its timeout"
             ));
         }
-        return Err(format!(
-            "the function {text}() is not allowed in sql_query; use aggregates (sum, avg, count, \
-             min, max), window functions, arithmetic, text, date (date_trunc, extract, \
-             generate_series), JSON or array functions"
-        ));
+        return Err(function_refusal(text));
     }
     // A data-modifying CTE: WITH x AS (DELETE …).
     for pair in tokens.windows(2) {
@@ -259,198 +221,6 @@ fn is_cte_name(tokens: &[Token], name: usize) -> bool {
         }
     }
     false
-}
-
-/// Splits `sql` into tokens (with their byte offsets), skipping whitespace and comments.
-fn tokenize(sql: &str) -> Result<(Vec<Token>, Vec<usize>), String> {
-    let bytes = sql.as_bytes();
-    let mut tokens = Vec::new();
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let start = i;
-        let token = match c {
-            b if b.is_ascii_whitespace() => {
-                i += 1;
-                continue;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = skip_block_comment(bytes, i)?;
-                continue;
-            }
-            b'\'' => {
-                i = skip_string(bytes, i, false)?;
-                Token::Other
-            }
-            b'"' => {
-                let (end, text) = quoted_identifier(sql, i)?;
-                i = end;
-                Token::Word { text, quoted: true }
-            }
-            b'$' => {
-                i = skip_dollar(sql, i)?;
-                Token::Other
-            }
-            b'(' => {
-                i += 1;
-                Token::Open
-            }
-            b')' => {
-                i += 1;
-                Token::Close
-            }
-            b';' => {
-                i += 1;
-                Token::Semicolon
-            }
-            b'.' if !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                i += 1;
-                Token::Dot
-            }
-            b':' if bytes.get(i + 1) == Some(&b':') => {
-                i += 2;
-                Token::Cast
-            }
-            b if b.is_ascii_digit() || b == b'.' => {
-                i = skip_number(bytes, i);
-                Token::Other
-            }
-            b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
-                let end = word_end(bytes, i);
-                let word = &sql[i..end];
-                i = end;
-                match (word.to_ascii_lowercase().as_str(), bytes.get(i)) {
-                    ("u", Some(b'&')) if matches!(bytes.get(i + 1), Some(b'\'' | b'"')) => {
-                        return Err("Unicode escapes (U&'…') are not supported in sql_query".into());
-                    }
-                    ("e", Some(b'\'')) => {
-                        i = skip_string(bytes, i, true)?;
-                        Token::Other
-                    }
-                    ("b" | "x" | "n", Some(b'\'')) => {
-                        i = skip_string(bytes, i, false)?;
-                        Token::Other
-                    }
-                    (lower, _) => Token::Word {
-                        text: lower.to_owned(),
-                        quoted: false,
-                    },
-                }
-            }
-            _ => {
-                i += 1;
-                Token::Other
-            }
-        };
-        tokens.push(token);
-        starts.push(start);
-    }
-    Ok((tokens, starts))
-}
-
-fn word_end(bytes: &[u8], mut i: usize) -> usize {
-    while i < bytes.len()
-        && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'$') || bytes[i] >= 0x80)
-    {
-        i += 1;
-    }
-    i
-}
-
-fn skip_number(bytes: &[u8], mut i: usize) -> usize {
-    while i < bytes.len() {
-        match bytes[i] {
-            b'0'..=b'9' | b'.' | b'_' => i += 1,
-            b'e' | b'E' if matches!(bytes.get(i + 1), Some(b'+' | b'-')) => i += 2,
-            b if b.is_ascii_alphabetic() => i += 1,
-            _ => break,
-        }
-    }
-    i
-}
-
-/// Skips `/* … */`, which nests in Postgres.
-fn skip_block_comment(bytes: &[u8], mut i: usize) -> Result<usize, String> {
-    let mut depth = 0_usize;
-    while i < bytes.len() {
-        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            depth += 1;
-            i += 2;
-        } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                return Ok(i);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    Err("a /* comment is never closed".into())
-}
-
-/// Skips a '…' literal starting at `i` ('' is a quote; with `backslash`, \' is one too).
-fn skip_string(bytes: &[u8], mut i: usize, backslash: bool) -> Result<usize, String> {
-    i += 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if backslash => i += 2,
-            b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
-            b'\'' => return Ok(i + 1),
-            _ => i += 1,
-        }
-    }
-    Err("a string literal is never closed (a ' is missing)".into())
-}
-
-fn quoted_identifier(sql: &str, start: usize) -> Result<(usize, String), String> {
-    let bytes = sql.as_bytes();
-    let mut text = String::new();
-    let mut i = start + 1;
-    let mut from = i;
-    while i < bytes.len() {
-        if bytes[i] == b'"' {
-            text.push_str(&sql[from..i]);
-            if bytes.get(i + 1) == Some(&b'"') {
-                text.push('"');
-                i += 2;
-                from = i;
-            } else {
-                return Ok((i + 1, text));
-            }
-        } else {
-            i += 1;
-        }
-    }
-    Err("a quoted identifier is never closed (a \" is missing)".into())
-}
-
-/// Skips a dollar-quoted literal `$tag$ … $tag$`; `$1` (a parameter) is a lone token.
-fn skip_dollar(sql: &str, start: usize) -> Result<usize, String> {
-    let bytes = sql.as_bytes();
-    let mut i = start + 1;
-    if bytes.get(i).is_some_and(u8::is_ascii_digit) {
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        return Ok(i);
-    }
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
-        i += 1;
-    }
-    if bytes.get(i) != Some(&b'$') {
-        return Err("a stray `$` in the query".into());
-    }
-    let tag = &sql[start..=i];
-    sql[i + 1..]
-        .find(tag)
-        .map(|n| i + 1 + n + tag.len())
-        .ok_or_else(|| format!("a {tag}-quoted string is never closed"))
 }
 
 #[cfg(test)]

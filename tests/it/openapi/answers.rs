@@ -27,6 +27,7 @@ const READS: &[&str] = &[
     "/api/v1/kpis",
     "/api/v1/kpis/{id}/values",
     "/api/v1/kpis/performance",
+    "/api/v1/kpis/overview",
     "/api/v1/tasks",
     "/api/v1/analytics/usage",
     "/api/v1/analytics/summary",

@@ -281,7 +281,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether first-run setup is still to be done. */
+        /**
+         * Whether first-run setup is still to be done and, only then, the companies that already exist
+         *     (with `--sample-data`, the sample companies, the one a first admin joins by default first).
+         */
         get: operations["getSetupState"];
         put?: never;
         /** Creates the first admin (only while no user exists) and signs them in. */
@@ -429,6 +432,26 @@ export interface paths {
         };
         /** The KPIs of the caller's company. */
         get: operations["listKpis"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/kpis/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's company, how many KPIs they see, and where the sample data is (so an empty
+         *     dashboard can say what to do).
+         */
+        get: operations["getKpiOverview"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1560,6 +1583,21 @@ export interface components {
             name: string;
             unit: string;
         };
+        /**
+         * @description What KPI data the caller sees, and where the sample data is: enough for the dashboard to
+         *     say what to do when there is nothing to show.
+         */
+        KpiOverview: {
+            /** @description The caller's company (`None`: the account belongs to no company). */
+            company?: string | null;
+            /**
+             * Format: int64
+             * @description How many KPIs the caller can see.
+             */
+            kpis: number;
+            /** @description The sample companies loaded by `--sample-data` (empty when it was not used), in order. */
+            sample_companies: string[];
+        };
         /** @description A KPI's actual against its target over a period: only months that have both count. */
         KpiPerformance: {
             /** Format: double */
@@ -2349,13 +2387,37 @@ export interface components {
             agents: components["schemas"]["SessionAgent"][];
         };
         SetupBody: {
-            /** @description The company the first admin belongs to. */
+            /**
+             * @description The company the first admin joins: an existing company's name (any case) joins it
+             *     (e.g. a sample company listed by `GET /api/v1/auth/setup`); another name creates it.
+             *     Absent: the first listed company, or a new "My Company" when none exists.
+             */
             company?: string | null;
             display_name?: string | null;
             email: string;
             password: string;
         };
+        /**
+         * @description A company that exists before the first admin does (the `--sample-data` companies), offered
+         *     on the setup page.
+         */
+        SetupCompany: {
+            /**
+             * Format: int64
+             * @description How many KPIs it has.
+             */
+            kpis: number;
+            name: string;
+            /** @description One of the companies `--sample-data` loads. */
+            sample: boolean;
+        };
+        /** @description Where first-run setup stands. */
         SetupState: {
+            /**
+             * @description While setup is needed: the companies that already exist, the default first (the first
+             *     sample company when sample data is loaded). Always empty once setup is done.
+             */
+            companies: components["schemas"]["SetupCompany"][];
             /** @description No user exists yet: `POST /api/v1/auth/setup` creates the first admin. */
             setup_needed: boolean;
         };
@@ -3322,7 +3384,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Whether setup is needed */
+            /** @description Whether setup is needed, and the companies to join */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3766,6 +3828,29 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            default: components["responses"]["Error"];
+        };
+    };
+    getKpiOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What KPI data the caller sees */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KpiOverview"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             default: components["responses"]["Error"];
         };
     };

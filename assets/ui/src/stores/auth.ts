@@ -13,6 +13,8 @@ export const useAuth = defineStore('auth', () => {
   const user = ref<Me | null>(null)
   const csrfToken = ref<string | null>(null)
   const setupNeeded = ref(false)
+  /** While setup is needed: the companies a first admin may join (sample data), default first. */
+  const setupCompanies = ref<Schemas['SetupCompany'][]>([])
   const loaded = ref(false)
   /** Set when the server ended the session under us (shown on the login page). */
   const expired = ref(false)
@@ -32,6 +34,7 @@ export const useAuth = defineStore('auth', () => {
   async function fetchState() {
     const state = await call(api.GET('/api/v1/auth/setup'))
     setupNeeded.value = state.setup_needed
+    setupCompanies.value = state.companies
     if (state.setup_needed) {
       user.value = null
       return
@@ -63,6 +66,7 @@ export const useAuth = defineStore('auth', () => {
     user.value = { ...body.user, auth: 'session', csrf_token: body.csrf_token }
     csrfToken.value = body.csrf_token
     setupNeeded.value = false
+    setupCompanies.value = []
     expired.value = false
     loaded.value = true
     loading = Promise.resolve()
@@ -85,5 +89,5 @@ export const useAuth = defineStore('auth', () => {
     }
   }
 
-  return { user, csrfToken, setupNeeded, loaded, expired, isAdmin, load, login, setup, logout }
+  return { user, csrfToken, setupNeeded, setupCompanies, loaded, expired, isAdmin, load, login, setup, logout }
 })

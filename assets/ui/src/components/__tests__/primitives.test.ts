@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { mount } from '@vue/test-utils'
 import { defineComponent, h, ref } from 'vue'
 import UiButton from '@/components/ui/UiButton.vue'
+import UiChoiceList from '@/components/ui/UiChoiceList.vue'
 import UiInput from '@/components/ui/UiInput.vue'
 import UiSegmented from '@/components/ui/UiSegmented.vue'
 import UiTable from '@/components/ui/UiTable.vue'
@@ -49,6 +50,23 @@ describe('UiSegmented', () => {
     await radios[0]?.trigger('keydown', { key: 'ArrowLeft' })
     expect(wrapper.get('p').text()).toBe('c')
     wrapper.unmount()
+  })
+})
+
+describe('UiChoiceList', () => {
+  it('is a named group of native radios, one checked', async () => {
+    const options = [
+      { value: 'a', label: 'Join A', badge: 'Sample data', description: 'Has data' },
+      { value: 'b', label: 'Start a new company' },
+    ]
+    const wrapper = mount(UiChoiceList, { props: { label: 'Company', options, modelValue: 'a' } })
+    expect(wrapper.get('legend').text()).toBe('Company')
+    const radios = wrapper.findAll<HTMLInputElement>('input[type="radio"]')
+    expect(radios.map((r) => r.element.checked)).toEqual([true, false])
+    expect(new Set(radios.map((r) => r.attributes('name'))).size).toBe(1)
+    expect(wrapper.findAll('label')[0]?.text()).toContain('Sample data')
+    await radios[1]?.setValue(true)
+    expect(wrapper.emitted('update:modelValue')?.[0]).toEqual(['b'])
   })
 })
 

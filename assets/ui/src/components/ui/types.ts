@@ -7,3 +7,12 @@ export interface Column {
   /** Hidden on phones (secondary detail). */
   wide?: boolean
 }
+
+/** One option of a UiChoiceList. */
+export interface Choice<V extends string> {
+  value: V
+  label: string
+  description?: string
+  badge?: string
+  badgeTone?: BadgeTone
+}
