@@ -57,9 +57,13 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = manifest
                         .models
                         .iter()
-                        .map(|m| match m.role {
-                            Some(role) => format!("{} ({role})", m.name),
-                            None => m.name.clone(),
+                        .map(|m| {
+                            let roles: Vec<String> = m.roles.iter().map(ToString::to_string).collect();
+                            if roles.is_empty() {
+                                m.name.clone()
+                            } else {
+                                format!("{} ({})", m.name, roles.join(", "))
+                            }
                         })
                         .collect();
                     format!(
@@ -84,7 +88,12 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = imported
                         .iter()
                         .map(|m| {
-                            let role = m.role.map(|r| format!(", role {r}")).unwrap_or_default();
+                            let roles: Vec<String> = m.roles.iter().map(ToString::to_string).collect();
+                            let role = match roles.len() {
+                                0 => String::new(),
+                                1 => format!(", role {}", roles[0]),
+                                _ => format!(", roles {}", roles.join(", ")),
+                            };
                             let check = if m.verified {
                                 ", catalog sha256 verified"
                             } else {

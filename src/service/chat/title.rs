@@ -68,6 +68,8 @@ async fn ask_model(
         completion_tokens: stats.map_or(0, |s| s.completion_tokens),
         outcome,
         error: None,
+        requested: Some("fast".to_owned()),
+        fallback: chat.fallback.clone(),
     };
     if let Err(err) = store.record_evaluation(caller.user_id(), evaluation).await {
         tracing::warn!(%err, "could not record the title call's evaluation");
