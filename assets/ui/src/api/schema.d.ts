@@ -642,6 +642,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/{name}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets the roles a model plays (admins). */
+        put: operations["setModelRoles"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -1171,7 +1188,7 @@ export interface components {
         };
         /** @description The agents a caller can use, and the agent files that could not be read. */
         AgentList: {
-            agents: components["schemas"]["Agent"][];
+            agents: components["schemas"]["ListedAgent"][];
             /** @description Agent files that could not be read (shown to admins only; empty for others). */
             file_problems: components["schemas"]["FileProblem"][];
         };
@@ -1731,6 +1748,7 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             error?: string | null;
+            fallback?: null | components["schemas"]["Fallback"];
             /** Format: uuid */
             id: string;
             model?: string | null;
@@ -1749,6 +1767,37 @@ export interface components {
             tool_call_id?: string | null;
             /** @description An assistant turn's tool calls: `[{"id", "name", "arguments"}]`. */
             tool_calls?: unknown;
+        };
+        /** @description A model answered in place of the one asked for. */
+        Fallback: {
+            in_place_of?: string | null;
+            reason: string;
+            requested: string;
+        };
+        /** @description An agent, and which model would answer it now. */
+        ListedAgent: components["schemas"]["Agent"] & {
+            answered_by?: null | components["schemas"]["RoutePreview"];
+        };
+        RoutePreview: {
+            fallback?: null | components["schemas"]["Fallback"];
+            model?: string | null;
+            problem?: string | null;
+            provider?: string | null;
+            requested: string;
+        };
+        RoleMove: {
+            from?: string | null;
+            role: components["schemas"]["ModelRole"];
+            to?: string | null;
+        };
+        RoleChange: {
+            given_roles: components["schemas"]["ModelRole"][];
+            moved: components["schemas"]["RoleMove"][];
+            name: string;
+            roles: components["schemas"]["ModelRole"][];
+        };
+        ModelRoles: {
+            roles: components["schemas"]["ModelRole"][];
         };
         /** @description A message's rating as it stands; all `None` once cleared. */
         MessageRating: {
@@ -1779,9 +1828,9 @@ export interface components {
              * @description Bytes already downloaded, when partial.
              */
             partial_bytes?: number | null;
-            /** @description This model is the one that plays its role. */
-            plays_role: boolean;
-            role?: null | components["schemas"]["ModelRole"];
+            catalog_role?: null | components["schemas"]["ModelRole"];
+            given_roles: components["schemas"]["ModelRole"][];
+            roles: components["schemas"]["ModelRole"][];
             /** @description The expected sha256 (catalog), or the one recorded when the file was written. */
             sha256?: string | null;
             /**
@@ -4400,6 +4449,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    setModelRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The model's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelRoles"];
+            };
+        };
+        responses: {
+            /** @description The roles it plays now, and the roles that changed hands */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleChange"];
                 };
             };
             default: components["responses"]["Error"];
