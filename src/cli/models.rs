@@ -80,7 +80,10 @@ fn role_list(roles: &[ModelRole]) -> String {
         [one] => format!("role {one}"),
         many => format!(
             "roles {}",
-            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

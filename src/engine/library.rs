@@ -33,8 +33,7 @@ use super::catalog::{Catalog, ModelEntry, ModelRole};
 use super::download::{self, Downloaded, Progress};
 pub use bundle::{BUNDLE_FORMAT, BundleManifest, BundleModel};
 use records::{
-    Imports, checksum_path, read_checksum, read_imported, sync_dir_blocking, update_imported,
-    write_checksum,
+    Imports, checksum_path, read_checksum, read_imported, sync_dir_blocking, update_imported, write_checksum,
 };
 pub use roles::{RoleChange, RoleMove};
 
@@ -427,7 +426,9 @@ impl Library {
         }
         let mut after = self.clone();
         after.imported.retain(|e| e.name != entry_name);
-        after.given.retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
+        after
+            .given
+            .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
         let released = self.moves(&after, &given);
         sync_dir_blocking(&self.dir);
         Ok(Removed {

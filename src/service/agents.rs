@@ -87,7 +87,10 @@ impl AgentService {
 
     /// [`Self::list`], with the model that would answer each agent now (for the agent picker).
     pub async fn listing(&self, caller: &Identity) -> Result<AgentList, ServiceError> {
-        let Agents { agents, file_problems } = self.list(caller).await?;
+        let Agents {
+            agents,
+            file_problems,
+        } = self.list(caller).await?;
         let mut targets: Vec<String> = agents.iter().map(|a| a.model_target().to_owned()).collect();
         targets.sort();
         targets.dedup();

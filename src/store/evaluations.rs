@@ -48,7 +48,12 @@ impl Store {
                 .bind(evaluation.outcome.as_str())
                 .bind(&error)
                 .bind(&evaluation.requested)
-                .bind(evaluation.fallback.as_ref().and_then(|f| f.in_place_of.as_deref()))
+                .bind(
+                    evaluation
+                        .fallback
+                        .as_ref()
+                        .and_then(|f| f.in_place_of.as_deref()),
+                )
                 .bind(evaluation.fallback.as_ref().map(|f| f.reason.as_str()))
                 .execute(conn)
                 .await?;

@@ -909,11 +909,20 @@ fn models_play_several_roles_and_change_them_only_when_asked() {
     let folder = Folder::new("https://example.com/tiny.gguf", None, None);
     let name = "SmolLM2-135M-Instruct.Q4_1";
 
-    let output = agentbox_models(&["import", file, "--role", "fast", "--role", "reasoning"], &folder);
+    let output = agentbox_models(
+        &["import", file, "--role", "fast", "--role", "reasoning"],
+        &folder,
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains(&format!("imported {name} (roles fast, reasoning;")), "{stdout}");
-    assert!(stdout.contains(&format!("fast: now {name} (was tiny)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("imported {name} (roles fast, reasoning;")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("fast: now {name} (was tiny)")),
+        "{stdout}"
+    );
 
     // The same file again with another role adds it: nothing is taken away.
     let output = agentbox_models(&["import", file, "--role", "code"], &folder);
@@ -934,7 +943,10 @@ fn models_play_several_roles_and_change_them_only_when_asked() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(stdout.contains(&format!("{name} plays fast, code")), "{stdout}");
-    assert!(stdout.contains(&format!("reasoning: now no model (was {name})")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("reasoning: now no model (was {name})")),
+        "{stdout}"
+    );
     let output = agentbox_models(&["role", "tiny", "fast"], &folder);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(
@@ -943,7 +955,10 @@ fn models_play_several_roles_and_change_them_only_when_asked() {
         text(&output.stdout)
     );
     let listing = text(&agentbox_models(&["list"], &folder).stdout);
-    let line = listing.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap();
     assert!(line.contains(" code ") && !line.contains("fast"), "{line}");
 
     // Mistakes are one line and exit code 2.
@@ -955,7 +970,12 @@ fn models_play_several_roles_and_change_them_only_when_asked() {
         (vec!["import", file, "--role", "quick"], "unknown role \"quick\""),
     ] {
         let output = agentbox_models(&args, &folder);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
         let message = text(&output.stderr);
         assert!(message.contains(expected), "{args:?}: {message}");
         assert_eq!(message.trim().lines().count(), 1, "{message}");
@@ -994,7 +1014,10 @@ fn an_old_imported_toml_with_one_role_per_model_still_loads() {
     let output = agentbox_models(&["list"], &folder);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let listing = text(&output.stdout);
-    let line = listing.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap();
     assert!(line.contains(" fast ") && line.contains("present"), "{line}");
 
     // A change writes the mapping; the model keeps the role it had.

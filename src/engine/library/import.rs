@@ -188,7 +188,9 @@ fn record_import(
         line: 0,
     };
     update_imported(dir, |imports| {
-        imports.models.retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
+        imports
+            .models
+            .retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
         imports.models.push(record);
     })
 }

@@ -96,8 +96,10 @@ pub(super) fn read_imported(dir: &Path) -> Result<Imports, EngineError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Imports::default()),
         Err(err) => return Err(EngineError::io("read", path)(err)),
     };
-    let ParsedFile { mut entries, mut roles } =
-        catalog::parse_file(&text, &path.display().to_string(), FileKind::Imported)?;
+    let ParsedFile {
+        mut entries,
+        mut roles,
+    } = catalog::parse_file(&text, &path.display().to_string(), FileKind::Imported)?;
     let mut legacy: BTreeMap<ModelRole, String> = BTreeMap::new();
     for present in [true, false] {
         for entry in entries.iter().rev() {
@@ -145,6 +147,7 @@ pub(super) fn update_imported(dir: &Path, change: impl FnOnce(&mut Imports)) -> 
 struct ImportedFile<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     roles: BTreeMap<&'static str, &'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     model: Vec<ImportedRecord<'a>>,
 }
 

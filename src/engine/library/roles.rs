@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use super::records::update_imported;
 use super::Library;
-use crate::engine::catalog::ModelRole;
+use super::records::update_imported;
 use crate::engine::EngineError;
+use crate::engine::catalog::ModelRole;
 
 /// One role changing hands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -79,9 +79,12 @@ impl Library {
     ) -> Result<RoleChange, EngineError> {
         let Some(entry) = self.by_name(name) else {
             let mut err = self.unknown(name);
-            if let (Ok(role), EngineError::UnknownModel { known, .. }) = (name.parse::<ModelRole>(), &mut err) {
+            if let (Ok(role), EngineError::UnknownModel { known, .. }) = (name.parse::<ModelRole>(), &mut err)
+            {
                 let player = self.for_role(role).map_or("none", |e| e.name.as_str());
-                *known = format!("give roles to a model by its name, not a role; role {role} is played by {player}");
+                *known = format!(
+                    "give roles to a model by its name, not a role; role {role} is played by {player}"
+                );
             }
             return Err(err);
         };
@@ -101,8 +104,9 @@ impl Library {
             if given.contains(role) {
                 continue;
             }
-            let catalog_role = self.catalog.for_role(*role).is_some_and(|e| e.name == name);
-            return Err(EngineError::RoleRefused(if catalog_role {
+            // Not given to it: it plays the role (if at all) as the catalog's model for it.
+            let plays = self.for_role(*role).is_some_and(|e| e.name == name);
+            return Err(EngineError::RoleRefused(if plays {
                 format!(
                     "`{name}` plays {role} as the catalog's model for it; give {role} to another model instead \
                      (agentbox models role OTHER {role})"
@@ -112,7 +116,12 @@ impl Library {
             }));
         }
         let plays = self.roles_of(&name);
-        let mut give: Vec<ModelRole> = give.iter().copied().filter(|role| !plays.contains(role)).collect();
+        let mut give: Vec<ModelRole> = give
+            .iter()
+            .copied()
+            .filter(|role| !plays.contains(role))
+            .collect();
+        give.sort_unstable();
         give.dedup();
         let mut after = self.clone();
         for role in &give {

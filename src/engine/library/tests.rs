@@ -319,16 +319,24 @@ fn one_model_plays_several_roles_and_roles_change_hands_only_when_asked() {
         }]
     );
     // Giving a catalog model a role takes it from the import, and only that role.
-    let change = fixture.library().change_roles("big", &[ModelRole::Fast], &[]).unwrap();
+    let change = fixture
+        .library()
+        .change_roles("big", &[ModelRole::Fast], &[])
+        .unwrap();
     assert_eq!(change.roles, [ModelRole::Fast]);
     let library = fixture.library();
     assert!(library.roles_of("tiny").is_empty());
     assert_eq!(library.roles_of("huge"), [ModelRole::Reasoning]);
 
     // What cannot be done is refused, saying what to do instead.
-    let err = library.change_roles("huge", &[], &[ModelRole::Reasoning]).unwrap_err();
+    let err = library
+        .change_roles("huge", &[], &[ModelRole::Reasoning])
+        .unwrap_err();
     assert!(matches!(err, EngineError::RoleRefused(_)), "{err}");
-    assert!(err.to_string().contains("give reasoning to another model"), "{err}");
+    assert!(
+        err.to_string().contains("give reasoning to another model"),
+        "{err}"
+    );
     let err = library.change_roles("tiny", &[], &[ModelRole::Code]).unwrap_err();
     assert!(err.to_string().contains("was not given role code"), "{err}");
     let err = library.change_roles("nope", &[ModelRole::Code], &[]).unwrap_err();
@@ -357,7 +365,9 @@ fn an_imported_toml_with_a_single_role_per_model_still_loads() {
     assert_eq!(library.given_roles_of("old"), [ModelRole::Code]);
 
     // The next change writes the mapping, and the file reads the same.
-    library.change_roles("tiny", &[ModelRole::Reasoning], &[]).unwrap();
+    library
+        .change_roles("tiny", &[ModelRole::Reasoning], &[])
+        .unwrap();
     let text = fs::read_to_string(fixture.models().join(IMPORTED_FILE)).unwrap();
     assert!(text.contains("[roles]") && !text.contains("role = "), "{text}");
     let library = fixture.library();
@@ -371,5 +381,8 @@ fn an_imported_toml_with_a_single_role_per_model_still_loads() {
     )
     .unwrap();
     let err = Library::open(&fixture.models(), &fixture.dir.path().join("models.toml")).unwrap_err();
-    assert!(err.to_string().contains("line 3") && err.to_string().contains("unknown role"), "{err}");
+    assert!(
+        err.to_string().contains("line 3") && err.to_string().contains("unknown role"),
+        "{err}"
+    );
 }

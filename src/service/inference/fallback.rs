@@ -211,9 +211,15 @@ impl InferenceService {
     /// endpoints, which may need none) a base URL.
     fn has_key(&self, route: &ModelRoute) -> bool {
         match route.provider.kind.parse::<ProviderKind>() {
-            Ok(ProviderKind::Anthropic) => route.key_ciphertext.is_some() || self.env_keys.anthropic.is_some(),
+            Ok(ProviderKind::Anthropic) => {
+                route.key_ciphertext.is_some() || self.env_keys.anthropic.is_some()
+            }
             Ok(ProviderKind::OpenAi) => route.key_ciphertext.is_some() || self.env_keys.openai.is_some(),
-            Ok(ProviderKind::OpenAiCompatible) => route.provider.base_url.as_deref().is_some_and(|url| !url.is_empty()),
+            Ok(ProviderKind::OpenAiCompatible) => route
+                .provider
+                .base_url
+                .as_deref()
+                .is_some_and(|url| !url.is_empty()),
             Err(_) => false,
         }
     }
@@ -268,5 +274,29 @@ pub(super) fn reason(model: &str, err: &ServiceError) -> String {
             format!("provider {provider} is unavailable")
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_short_enough_for_a_badge() {
+        let missing = ServiceError::Engine(EngineError::ModelMissing(
+            "`qwq-32b` is not downloaded yet".into(),
+        ));
+        assert_eq!(reason("qwq-32b", &missing), "qwq-32b is not downloaded");
+        let over = ServiceError::Engine(EngineError::OverBudget {
+            model: "big".into(),
+            needed: 2,
+            budget: 1,
+        });
+        assert_eq!(reason("big", &over), "big does not fit in the memory budget");
+        let unknown = ServiceError::Engine(EngineError::UnknownModel {
+            name: "code".into(),
+            known: String::new(),
+        });
+        assert_eq!(reason("code", &unknown), "no model plays code");
     }
 }
