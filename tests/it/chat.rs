@@ -628,8 +628,8 @@ async fn the_analyst_runs_end_to_end_on_the_real_test_model() {
     let stored = messages(&analyst, &session).await;
     assert_eq!(stored.last().unwrap()["id"], done["message_id"]);
     let evaluations = rows_of(&app, "llm_evaluations", &session).await;
-    // The agent's calls (the session's title is made by the fast role's model, here the same
-    // model answering in place of the missing one, and recorded without an agent).
+    // The agent's calls (a session's title, made by the fast role's model, is recorded
+    // without an agent).
     let local: Vec<&Value> = evaluations
         .iter()
         .filter(|e| e["provider"] == "local" && e["agent"] == "analyst")

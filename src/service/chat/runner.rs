@@ -25,7 +25,17 @@ use crate::store::Store;
 
 /// Where an agent gets its answers: the model router in production, a script in tests.
 pub trait ChatBackend: Send + Sync + 'static {
+    /// An agent's model call: falls back to another model when the one asked for cannot
+    /// answer (unless `routing.strict`).
     fn chat<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>>;
+
+    /// A call for the platform's own chores (session titles): the model asked for or none,
+    /// never a stand-in (a title is not worth loading another model or calling a provider).
+    fn chat_named<'a>(
         &'a self,
         target: &'a str,
         request: ChatRequest,
@@ -39,6 +49,14 @@ impl ChatBackend for InferenceService {
         request: ChatRequest,
     ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
         Box::pin(InferenceService::chat(self, target, request))
+    }
+
+    fn chat_named<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
+        Box::pin(InferenceService::chat_named(self, target, request))
     }
 }
 
