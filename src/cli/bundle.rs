@@ -57,13 +57,9 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = manifest
                         .models
                         .iter()
-                        .map(|m| {
-                            let roles: Vec<String> = m.roles.iter().map(ToString::to_string).collect();
-                            if roles.is_empty() {
-                                m.name.clone()
-                            } else {
-                                format!("{} ({})", m.name, roles.join(", "))
-                            }
+                        .map(|m| match joined(&m.roles) {
+                            Some(roles) => format!("{} ({roles})", m.name),
+                            None => m.name.clone(),
                         })
                         .collect();
                     format!(
@@ -88,11 +84,10 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = imported
                         .iter()
                         .map(|m| {
-                            let roles: Vec<String> = m.roles.iter().map(ToString::to_string).collect();
-                            let role = match roles.len() {
-                                0 => String::new(),
-                                1 => format!(", role {}", roles[0]),
-                                _ => format!(", roles {}", roles.join(", ")),
+                            let role = match (m.roles.len(), joined(&m.roles)) {
+                                (1, Some(role)) => format!(", role {role}"),
+                                (_, Some(roles)) => format!(", roles {roles}"),
+                                (_, None) => String::new(),
                             };
                             let check = if m.verified {
                                 ", catalog sha256 verified"
@@ -116,4 +111,15 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
     }
     println!("{}", result?);
     Ok(())
+}
+
+/// `fast, reasoning`, or `None` for no role.
+fn joined(roles: &[crate::engine::catalog::ModelRole]) -> Option<String> {
+    (!roles.is_empty()).then(|| {
+        roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }

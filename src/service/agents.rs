@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod definition;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,7 +49,8 @@ pub struct ListedAgent {
 pub struct AgentService {
     store: Store,
     catalog: AgentCatalog,
-    inference: InferenceService,
+    /// Behind an `Arc`: the router is a large handle, and this service is copied into others.
+    inference: Arc<InferenceService>,
 }
 
 impl AgentService {
@@ -56,7 +58,7 @@ impl AgentService {
         Self {
             store,
             catalog,
-            inference,
+            inference: Arc::new(inference),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::support::{Options, Session, TestApp, error_code};
 const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
 
 /// A newcomer's platform: one small model imported without a role, and an agent on the
-/// `reasoning` role, whose catalog model (QwQ 32B) is not downloaded.
+/// `reasoning` role, whose catalog model (`qwq-32b`) is not downloaded.
 async fn newcomer(strict: bool) -> (TestApp, Session) {
     let app = TestApp::start_with(Options {
         extra_env: vec![
