@@ -402,6 +402,14 @@ impl Library {
             }
             return Err(err);
         };
+        // Who plays the given roles once it is gone (worked out while its file is still there).
+        let given = self.given_roles_of(&entry_name);
+        let mut after = self.clone();
+        after.imported.retain(|e| e.name != entry_name);
+        after
+            .given
+            .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
+        let released = self.moves(&after, &given);
         let path = self.dir.join(&file);
         let mut deleted = Vec::new();
         for candidate in [
@@ -415,7 +423,6 @@ impl Library {
                 Err(err) => return Err(EngineError::io("delete", candidate)(err)),
             }
         }
-        let given = self.given_roles_of(&entry_name);
         if imported || !given.is_empty() {
             update_imported(&self.dir, |imports| {
                 imports.models.retain(|e| e.name != entry_name);
@@ -424,12 +431,6 @@ impl Library {
                     .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
             })?;
         }
-        let mut after = self.clone();
-        after.imported.retain(|e| e.name != entry_name);
-        after
-            .given
-            .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
-        let released = self.moves(&after, &given);
         sync_dir_blocking(&self.dir);
         Ok(Removed {
             name: entry_name,
