@@ -100,7 +100,7 @@ async fn run() {
     let services = running.services.clone();
     let imported = services
         .models
-        .import(model, Some(ModelRole::Fast))
+        .import(model, vec![ModelRole::Fast])
         .await
         .expect("the test model imports");
     let model_name = imported.name.clone();

@@ -280,6 +280,8 @@ pub enum ModelsCommand {
     Import(ModelsImportArgs),
     /// Delete a model's file (and any partial download of it).
     Rm(ModelsRmArgs),
+    /// Give roles to a model (it keeps the roles it plays), or take given roles back with --remove.
+    Role(ModelsRoleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -301,9 +303,26 @@ pub struct ModelsImportArgs {
     /// The GGUF file to import
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// The role it plays: fast, reasoning, code or embedding [default: the catalog's role, or none]
-    #[arg(long, value_name = "ROLE")]
-    pub role: Option<String>,
+    /// A role to give it: fast, reasoning, code or embedding (repeatable; it keeps the roles it
+    /// plays already) [default: the catalog's role, or none]
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsRoleArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model's name (see `agentbox models list`)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The roles: fast, reasoning, code, embedding
+    #[arg(value_name = "ROLE", required = true)]
+    pub roles: Vec<String>,
+    /// Take these roles back from the model (they go back to the catalog's models) instead of
+    /// giving them
+    #[arg(long)]
+    pub remove: bool,
 }
 
 #[derive(Debug, Args)]

@@ -120,6 +120,58 @@ pub struct ModelSettings {
     pub auto_pull: bool,
 }
 
+/// One step of `routing.fallback`: where an answer may come from when the model asked for
+/// cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackStep {
+    /// A local model already in memory.
+    Loaded,
+    /// The present model that plays the fast role.
+    Fast,
+    Reasoning,
+    Code,
+    /// Any present local model, smallest first.
+    Local,
+    /// A remote provider's model that has a key, by provider priority.
+    Remote,
+}
+
+impl FallbackStep {
+    const NAMES: [(&'static str, FallbackStep); 6] = [
+        ("loaded", FallbackStep::Loaded),
+        ("fast", FallbackStep::Fast),
+        ("reasoning", FallbackStep::Reasoning),
+        ("code", FallbackStep::Code),
+        ("local", FallbackStep::Local),
+        ("remote", FallbackStep::Remote),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, step)| *step == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
+/// `routing.*`: what happens when an agent's model cannot answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingSettings {
+    /// Refuse instead of falling back.
+    pub strict: bool,
+    /// Fallback candidates, in order.
+    pub fallback: Vec<FallbackStep>,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            fallback: FallbackStep::NAMES.iter().map(|(_, step)| *step).collect(),
+        }
+    }
+}
+
 /// `agents.*`: what one agent step may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentLimits {
@@ -166,6 +218,7 @@ pub struct Settings {
     pub models_dir: PathBuf,
     pub models_file: PathBuf,
     pub models: ModelSettings,
+    pub routing: RoutingSettings,
     pub engine: EngineConfig,
     /// Agent definition files (`*.md`), reloaded on change.
     pub agents_dir: PathBuf,
@@ -246,6 +299,10 @@ impl Settings {
             models_file: required(layers, "models_file", "a file path")?,
             models: ModelSettings {
                 auto_pull: parse_bool(layers, "models.auto_pull")?,
+            },
+            routing: RoutingSettings {
+                strict: parse_bool(layers, "routing.strict")?,
+                fallback: parse_fallback(layers)?,
             },
             engine: EngineConfig {
                 threads: auto_or_bounded(layers, "engine.threads", 1, 256)?,
@@ -422,6 +479,43 @@ fn parse_bool(layers: &Layers, key: &'static str) -> Result<bool, ConfigError> {
             ("no", false),
         ],
     )
+}
+
+/// `routing.fallback`: a TOML array (`["loaded", "fast"]`) or a comma-separated list, of known
+/// steps, each at most once.
+fn parse_fallback(layers: &Layers) -> Result<Vec<FallbackStep>, ConfigError> {
+    const KEY: &str = "routing.fallback";
+    let names: Vec<&str> = FallbackStep::NAMES.iter().map(|(name, _)| *name).collect();
+    let expected = format!(
+        "a list of {} (each at most once), e.g. [\"loaded\", \"fast\", \"local\"]",
+        names.join(", ")
+    );
+    let raw = layers.get(KEY).ok_or_else(|| ConfigError::Missing {
+        key: KEY,
+        reason: expected.clone(),
+    })?;
+    let text = raw.value.trim();
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(text);
+    let mut steps = Vec::new();
+    for item in inner.split(',') {
+        let item = item.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+        if item.is_empty() {
+            continue;
+        }
+        let step = FallbackStep::NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(item))
+            .map(|(_, step)| *step)
+            .ok_or_else(|| invalid(KEY, raw, expected.clone()))?;
+        if steps.contains(&step) {
+            return Err(invalid(KEY, raw, expected));
+        }
+        steps.push(step);
+    }
+    Ok(steps)
 }
 
 fn parse_http_listen(layers: &Layers) -> Result<Option<SocketAddr>, ConfigError> {

@@ -12,6 +12,7 @@ mod kpi;
 mod mcp;
 mod patch;
 mod rating;
+mod routing;
 mod search;
 mod task;
 mod user;
@@ -31,6 +32,7 @@ pub use mcp::{
 };
 pub use patch::Patch;
 pub use rating::{MessageRating, Rating};
+pub use routing::{Fallback, RoutePreview};
 pub use search::{SearchHit, SearchSource, SourceRef};
 pub use task::{NewTask, Task, TaskEvent, TaskOutcome, TaskStatus};
 pub use user::{Role, User, UserUpdate};

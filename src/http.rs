@@ -89,6 +89,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::models::pull))
         .routes(routes!(routes::models::load))
         .routes(routes!(routes::models::unload))
+        .routes(routes!(routes::models::set_roles))
         .routes(routes!(routes::providers::list, routes::providers::create))
         .routes(routes!(routes::providers::update, routes::providers::delete))
         .routes(routes!(routes::providers::models))

@@ -71,10 +71,12 @@ impl Services {
             keyring.clone(),
             settings.providers.clone(),
             metrics.clone(),
+            settings.routing.clone(),
         );
         let agents = agents::AgentService::new(
             store.clone(),
             agents::catalog::AgentCatalog::load(&settings.agents_dir),
+            inference.clone(),
         );
         let search = search::SearchService::new(store.clone(), settings);
         let tools = builtin_tools(store, settings);

@@ -57,8 +57,8 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = manifest
                         .models
                         .iter()
-                        .map(|m| match m.role {
-                            Some(role) => format!("{} ({role})", m.name),
+                        .map(|m| match joined(&m.roles) {
+                            Some(roles) => format!("{} ({roles})", m.name),
                             None => m.name.clone(),
                         })
                         .collect();
@@ -84,7 +84,11 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
                     let names: Vec<String> = imported
                         .iter()
                         .map(|m| {
-                            let role = m.role.map(|r| format!(", role {r}")).unwrap_or_default();
+                            let role = match (m.roles.len(), joined(&m.roles)) {
+                                (1, Some(role)) => format!(", role {role}"),
+                                (_, Some(roles)) => format!(", roles {roles}"),
+                                (_, None) => String::new(),
+                            };
                             let check = if m.verified {
                                 ", catalog sha256 verified"
                             } else {
@@ -107,4 +111,15 @@ pub fn run(command: BundleCommand) -> Result<(), CliError> {
     }
     println!("{}", result?);
     Ok(())
+}
+
+/// `fast, reasoning`, or `None` for no role.
+fn joined(roles: &[crate::engine::catalog::ModelRole]) -> Option<String> {
+    (!roles.is_empty()).then(|| {
+        roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }

@@ -1,16 +1,17 @@
-//! `agentbox models list | pull ROLE_OR_NAME | import FILE [--role ROLE] | rm NAME`.
+//! `agentbox models list | pull ROLE_OR_NAME | import FILE [--role ROLE]… | rm NAME |
+//! role NAME ROLE… [--remove]`.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressStyle};
 
-use super::{CliError, ModelsCommand, ModelsImportArgs, ModelsPullArgs, error_chain};
+use super::{CliError, ModelsCommand, ModelsImportArgs, ModelsPullArgs, ModelsRoleArgs, error_chain};
 use crate::config::{LogSettings, Settings};
 use crate::engine::EngineError;
 use crate::engine::catalog::ModelRole;
 use crate::engine::download::Progress;
-use crate::engine::library::{FileState, ModelInfo, Origin};
+use crate::engine::library::{FileState, ModelInfo, Origin, RoleMove};
 use crate::service::models::{ModelService, PullState};
 
 pub fn run(command: ModelsCommand) -> Result<(), CliError> {
@@ -19,6 +20,7 @@ pub fn run(command: ModelsCommand) -> Result<(), CliError> {
         ModelsCommand::Pull(args) => &args.data,
         ModelsCommand::Import(args) => &args.data,
         ModelsCommand::Rm(args) => &args.data,
+        ModelsCommand::Role(args) => &args.data,
     };
     let settings = Settings::load(&data.overrides())?;
     // These commands print their own progress and results; info logs would tear the progress bar.
@@ -37,6 +39,7 @@ pub fn run(command: ModelsCommand) -> Result<(), CliError> {
         ModelsCommand::List(_) => runtime.block_on(list(&service)),
         ModelsCommand::Pull(args) => runtime.block_on(pull(&service, args)),
         ModelsCommand::Import(args) => runtime.block_on(import(&service, args)),
+        ModelsCommand::Role(args) => runtime.block_on(role(&service, args)),
         ModelsCommand::Rm(args) => runtime.block_on(async {
             let removed = service.remove(&args.name).await?;
             if removed.deleted.is_empty() {
@@ -45,9 +48,62 @@ pub fn run(command: ModelsCommand) -> Result<(), CliError> {
                 let paths: Vec<String> = removed.deleted.iter().map(|p| p.display().to_string()).collect();
                 println!("removed {}: {}", removed.name, paths.join(", "));
             }
+            print_moves(&removed.released);
             Ok::<(), CliError>(())
         }),
     }
+}
+
+/// `--role` values (or `models role`'s), each checked: a bad one is a usage error.
+fn parse_roles(values: &[String], what: &str) -> Result<Vec<ModelRole>, CliError> {
+    values
+        .iter()
+        .map(|value| value.parse::<ModelRole>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| CliError::Usage(format!("{what}: {err}")))
+}
+
+/// One line per role that changed hands: `reasoning: now SmolLM2 (was qwq-32b)`.
+fn print_moves(moves: &[RoleMove]) {
+    for change in moves {
+        let to = change.to.as_deref().unwrap_or("no model");
+        match &change.from {
+            Some(from) => println!("{}: now {to} (was {from})", change.role),
+            None => println!("{}: now {to}", change.role),
+        }
+    }
+}
+
+fn role_list(roles: &[ModelRole]) -> String {
+    match roles {
+        [] => "no role".to_owned(),
+        [one] => format!("role {one}"),
+        many => format!(
+            "roles {}",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+async fn role(service: &ModelService, args: ModelsRoleArgs) -> Result<(), CliError> {
+    let roles = parse_roles(&args.roles, "ROLE")?;
+    let (give, take_back) = if args.remove {
+        (Vec::new(), roles)
+    } else {
+        (roles, Vec::new())
+    };
+    let change = service.change_roles(&args.name, give, take_back).await?;
+    let plays: Vec<String> = change.roles.iter().map(ToString::to_string).collect();
+    if plays.is_empty() {
+        println!("{} plays no role", change.name);
+    } else {
+        println!("{} plays {}", change.name, plays.join(", "));
+    }
+    print_moves(&change.moved);
+    Ok(())
 }
 
 /// A failure reported by a pull: one line, exit code 2 for what the user must change.
@@ -85,10 +141,15 @@ async fn list(service: &ModelService) -> Result<(), CliError> {
 }
 
 fn row(info: &ModelInfo) -> [String; 6] {
-    let role = match (info.role, info.plays_role) {
-        (Some(role), true) => role.to_string(),
-        (Some(role), false) => format!("({role})"),
-        (None, _) => "-".to_owned(),
+    // The roles it plays; a catalog role given to another model shows in parentheses.
+    let mut roles: Vec<String> = info.roles.iter().map(ToString::to_string).collect();
+    if let Some(role) = info.catalog_role.filter(|role| !info.roles.contains(role)) {
+        roles.push(format!("({role})"));
+    }
+    let role = if roles.is_empty() {
+        "-".to_owned()
+    } else {
+        roles.join(",")
     };
     let state = match info.state {
         FileState::Present => "present".to_owned(),
@@ -162,22 +223,15 @@ async fn pull(service: &ModelService, args: ModelsPullArgs) -> Result<(), CliErr
 }
 
 async fn import(service: &ModelService, args: ModelsImportArgs) -> Result<(), CliError> {
-    let role = args
-        .role
-        .as_deref()
-        .map(str::parse::<ModelRole>)
-        .transpose()
-        .map_err(|err| CliError::Usage(format!("--role: {err}")))?;
+    let roles = parse_roles(&args.roles, "--role")?;
     if !args.file.is_file() {
         return Err(CliError::Usage(format!("{} is not a file", args.file.display())));
     }
     if std::io::stderr().is_terminal() {
         eprintln!("checking and copying {} …", args.file.display());
     }
-    let imported = service.import(args.file, role).await?;
-    let role = imported
-        .role
-        .map_or_else(|| "no role".to_owned(), |r| format!("role {r}"));
+    let imported = service.import(args.file, roles).await?;
+    let role = role_list(&imported.roles);
     let kind = match (imported.catalog_model, imported.verified) {
         (true, true) => "catalog model, sha256 verified",
         (true, false) => "catalog model, sha256 not verified (the catalog has none)",
@@ -199,6 +253,7 @@ async fn import(service: &ModelService, args: ModelsImportArgs) -> Result<(), Cl
         },
         imported.path.display()
     );
+    print_moves(&imported.moved);
     Ok(())
 }
 

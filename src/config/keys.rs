@@ -108,6 +108,18 @@ pub const KEYS: &[KeyDef] = &[
         "serve downloads the missing model of each role in the background (true/false).",
     ),
     key(
+        "routing.strict",
+        "AGENTBOX_ROUTING_STRICT",
+        Some("false"),
+        "true: an agent whose role (or named model) has no model present fails with model_unavailable, as before; false: it answers on the best model present, in the routing.fallback order, and says so (true/false).",
+    ),
+    key(
+        "routing.fallback",
+        "AGENTBOX_ROUTING_FALLBACK",
+        Some("loaded,fast,reasoning,code,local,remote"),
+        "Where an agent's answer comes from when no model of its role (or its named model) can answer, tried in this order: \"loaded\" (a local model already in memory), \"fast\", \"reasoning\", \"code\" (the model playing that role, when present), \"local\" (any other present local model, smallest first), \"remote\" (a remote provider's model with a key, by provider priority). A list (TOML array, or comma-separated in the variable); leave steps out to skip them, put \"remote\" first to prefer a remote provider.",
+    ),
+    key(
         "engine.threads",
         "AGENTBOX_ENGINE_THREADS",
         Some("auto"),

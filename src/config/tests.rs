@@ -251,3 +251,49 @@ fn a_bad_mcp_server_names_the_key_and_the_fix() {
         );
     }
 }
+
+#[test]
+fn routing_fallback_is_a_checked_list_from_a_file_or_the_environment() {
+    let settings = Settings::load_with(&FlagOverrides::default(), env(&[])).unwrap();
+    assert_eq!(settings.routing, RoutingSettings::default());
+    assert!(!settings.routing.strict);
+    assert_eq!(settings.routing.fallback.first(), Some(&FallbackStep::Loaded));
+    assert_eq!(settings.routing.fallback.len(), 6);
+
+    let file = config_file("[routing]\nstrict = true\nfallback = [\"remote\", \"Local\"]\n");
+    let path = file.path().to_str().unwrap().to_owned();
+    let settings =
+        Settings::load_with(&FlagOverrides::default(), env(&[("AGENTBOX_CONFIG", &path)])).unwrap();
+    assert!(settings.routing.strict);
+    assert_eq!(
+        settings.routing.fallback,
+        [FallbackStep::Remote, FallbackStep::Local]
+    );
+
+    let settings = Settings::load_with(
+        &FlagOverrides::default(),
+        env(&[("AGENTBOX_ROUTING_FALLBACK", "fast, code")]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.routing.fallback,
+        [FallbackStep::Fast, FallbackStep::Code]
+    );
+
+    for bad in ["fast,wizard", "fast,fast", "embedding"] {
+        let err = Settings::load_with(
+            &FlagOverrides::default(),
+            env(&[("AGENTBOX_ROUTING_FALLBACK", bad)]),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("routing.fallback") && message.contains("AGENTBOX_ROUTING_FALLBACK"),
+            "{message}"
+        );
+        assert!(
+            message.contains("loaded, fast, reasoning, code, local, remote"),
+            "{message}"
+        );
+    }
+}

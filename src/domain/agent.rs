@@ -33,3 +33,13 @@ pub struct Agent {
     pub enabled: bool,
     pub source: AgentSource,
 }
+
+impl Agent {
+    /// What the router is asked for: the named model, else the role, else `fast`.
+    pub fn model_target(&self) -> &str {
+        self.model_name
+            .as_deref()
+            .or(self.model_role.as_deref())
+            .unwrap_or("fast")
+    }
+}

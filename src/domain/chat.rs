@@ -6,6 +6,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::Fallback;
+
 /// A conversation of one user with one or more agents (`agent` is the one it started with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ChatSession {
@@ -65,6 +67,8 @@ pub struct Message {
     pub completion_tokens: Option<u32>,
     pub status: MessageStatus,
     pub error: Option<String>,
+    /// Set when another model answered in place of the one asked for (and why).
+    pub fallback: Option<Fallback>,
     /// 1 (up), -1 (down) or none.
     pub rating: Option<i16>,
     pub rating_comment: Option<String>,
@@ -85,6 +89,7 @@ pub struct NewMessage {
     pub completion_tokens: Option<u32>,
     pub status: MessageStatus,
     pub error: Option<String>,
+    pub fallback: Option<Fallback>,
 }
 
 impl NewMessage {
@@ -101,6 +106,7 @@ impl NewMessage {
             completion_tokens: None,
             status: MessageStatus::Complete,
             error: None,
+            fallback: None,
         }
     }
 }

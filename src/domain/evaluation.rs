@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Fallback;
+
 /// How a model call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +54,10 @@ pub struct NewEvaluation {
     pub completion_tokens: u32,
     pub outcome: EvalOutcome,
     pub error: Option<String>,
+    /// The role or model name that was asked for, when it is known.
+    pub requested: Option<String>,
+    /// Set when `model` answered in place of the model asked for.
+    pub fallback: Option<Fallback>,
 }
 
 impl NewEvaluation {
@@ -92,6 +98,8 @@ mod tests {
             completion_tokens,
             outcome: EvalOutcome::Success,
             error: None,
+            requested: None,
+            fallback: None,
         }
     }
 

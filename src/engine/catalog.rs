@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use check::parse_entries;
+pub(crate) use check::{ParsedFile, parse_entries, parse_file};
 pub use check::{check_file_name, check_name, normalize_sha256};
 
 /// The catalog shipped inside the binary.

@@ -50,6 +50,10 @@ pub enum EngineError {
     /// An import or removal that the caller must change (a name clash, a role that contradicts the catalog).
     #[error("{0}")]
     Refused(String),
+    /// A change of roles that cannot be made as asked (taking back a role the model plays as
+    /// the catalog's model, giving roles to a model whose file is gone).
+    #[error("{0}")]
+    RoleRefused(String),
     // Inference (added provisionally from the uses in engine/llama*.rs; the inference work owns
     // their final shape and messages).
     #[error("model file missing: {0}")]
@@ -108,6 +112,7 @@ impl EngineError {
                 | EngineError::InvalidGguf { .. }
                 | EngineError::Unverified { .. }
                 | EngineError::Refused(_)
+                | EngineError::RoleRefused(_)
         )
     }
 }

@@ -7,14 +7,21 @@
 //! - `<file>.sha256` — `sha256sum` format, written when the file was downloaded or imported and
 //!   its hash computed; a file newer than its record is not counted as verified;
 //! - `imported.toml` — the models brought in with `agentbox models import` that the catalog does
-//!   not know, with their role: the same `[[model]]` format as `models.toml`, without `source`.
-//!   An imported model with a role plays that role in preference to the catalog's model.
+//!   not know (the same `[[model]]` format as `models.toml`, without `source`), and `[roles]`:
+//!   the roles given to models explicitly (`--role` on import, `agentbox models role`, the
+//!   Models page).
+//!
+//! Roles are a mapping, not a property of a file: one model may play several roles. A role
+//! plays through the model it was given to (while that model exists, and for an imported one,
+//! while its file is present); a role given to no model is played by the catalog's model for
+//! it. Giving a role to a model never takes another role away from it.
 
 mod bundle;
 mod import;
 mod records;
+mod roles;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +33,9 @@ use super::catalog::{Catalog, ModelEntry, ModelRole};
 use super::download::{self, Downloaded, Progress};
 pub use bundle::{BUNDLE_FORMAT, BundleManifest, BundleModel};
 use records::{
-    checksum_path, read_checksum, read_imported, sync_dir_blocking, update_imported, write_checksum,
+    Imports, checksum_path, read_checksum, read_imported, sync_dir_blocking, update_imported, write_checksum,
 };
+pub use roles::{RoleChange, RoleMove};
 
 /// The record of imported models inside the models folder.
 pub const IMPORTED_FILE: &str = "imported.toml";
@@ -60,9 +68,14 @@ pub enum FileState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub name: String,
-    pub role: Option<ModelRole>,
-    /// This model is the one that plays its role.
-    pub plays_role: bool,
+    /// The roles this model plays now: those given to it, and its catalog role unless that
+    /// was given to another model.
+    pub roles: Vec<ModelRole>,
+    /// The roles given to it explicitly (import `--role`, `models role`, the Models page):
+    /// the ones that can be taken back. The others it plays as the catalog's model.
+    pub given_roles: Vec<ModelRole>,
+    /// The role the catalog names it for (catalog models), played or not.
+    pub catalog_role: Option<ModelRole>,
     pub origin: Origin,
     pub file: String,
     pub state: FileState,
@@ -76,6 +89,13 @@ pub struct ModelInfo {
     /// has not changed since.
     pub verified: bool,
     pub source: Option<String>,
+}
+
+impl ModelInfo {
+    /// The role it is best known for: the first it plays, else its catalog role.
+    pub fn main_role(&self) -> Option<ModelRole> {
+        self.roles.first().copied().or(self.catalog_role)
+    }
 }
 
 /// The result of a pull.
@@ -96,7 +116,10 @@ pub struct Pulled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Imported {
     pub name: String,
-    pub role: Option<ModelRole>,
+    /// The roles it plays after the import.
+    pub roles: Vec<ModelRole>,
+    /// Roles the import gave it that another model played before.
+    pub moved: Vec<RoleMove>,
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -115,6 +138,8 @@ pub struct Removed {
     pub name: String,
     /// Files that were deleted (model, partial download, checksum record).
     pub deleted: Vec<PathBuf>,
+    /// Roles that had been given to it: they go back to the catalog's models.
+    pub released: Vec<RoleMove>,
 }
 
 /// The catalog, the imported models, and the folder that holds their files.
@@ -123,17 +148,24 @@ pub struct Library {
     dir: PathBuf,
     catalog: Catalog,
     imported: Vec<ModelEntry>,
+    /// Roles given to models explicitly: role → model name.
+    given: BTreeMap<ModelRole, String>,
 }
 
 impl Library {
     /// Reads the catalog and the record of imported models (blocking file I/O).
     pub fn open(models_dir: &Path, models_file: &Path) -> Result<Self, EngineError> {
-        let catalog = Catalog::load(models_file)?;
-        let imported = read_imported(models_dir)?;
+        Self::open_with(models_dir, Catalog::load(models_file)?)
+    }
+
+    /// `catalog` with imported.toml read again (after a change on disk).
+    fn open_with(models_dir: &Path, catalog: Catalog) -> Result<Self, EngineError> {
+        let Imports { models, roles } = read_imported(models_dir)?;
         Ok(Self {
             dir: models_dir.to_owned(),
             catalog,
-            imported,
+            imported: models,
+            given: roles,
         })
     }
 
@@ -145,7 +177,7 @@ impl Library {
         &self.catalog
     }
 
-    /// Every named model: imported ones first (they win a role), then the catalog's.
+    /// Every named model: imported ones first (the latest first), then the catalog's.
     pub fn entries(&self) -> impl Iterator<Item = &ModelEntry> {
         self.imported.iter().rev().chain(self.catalog.entries())
     }
@@ -158,14 +190,19 @@ impl Library {
         self.path_of(entry).is_file()
     }
 
-    /// The model that plays `role`: the latest import with that role whose file is present,
-    /// else the catalog's.
+    /// The model that plays `role`: the one it was given to — while that model exists, and
+    /// for an imported one while its file is present — else the catalog's.
     pub fn for_role(&self, role: ModelRole) -> Option<&ModelEntry> {
-        self.imported
-            .iter()
-            .rev()
-            .find(|e| e.role == Some(role) && self.is_present(e))
+        self.given
+            .get(&role)
+            .and_then(|name| self.by_name(name))
+            .filter(|entry| self.is_catalog(entry) || self.is_present(entry))
             .or_else(|| self.catalog.for_role(role))
+    }
+
+    /// The entry is the catalog's (not an import).
+    pub fn is_catalog(&self, entry: &ModelEntry) -> bool {
+        self.catalog.by_name(&entry.name).is_some()
     }
 
     /// A model by name, or the model that plays a role.
@@ -213,11 +250,9 @@ impl Library {
         };
         ModelInfo {
             name: entry.name.clone(),
-            role: entry.role,
-            plays_role: entry
-                .role
-                .and_then(|role| self.for_role(role))
-                .is_some_and(|player| player.name == entry.name),
+            roles: self.roles_of(&entry.name),
+            given_roles: self.given_roles_of(&entry.name),
+            catalog_role: entry.role,
             origin,
             file: entry.file.clone(),
             state,
@@ -247,8 +282,9 @@ impl Library {
             let recorded = read_checksum(&path, &meta);
             models.push(ModelInfo {
                 name: file.clone(),
-                role: None,
-                plays_role: false,
+                roles: Vec::new(),
+                given_roles: Vec::new(),
+                catalog_role: None,
                 origin: Origin::Unlisted,
                 file,
                 state: FileState::Present,
@@ -349,7 +385,8 @@ impl Library {
     }
 
     /// Deletes a model's file, partial download and checksum record; an imported model also
-    /// leaves imported.toml. Roles are not accepted: removal names the model.
+    /// leaves imported.toml, and the roles given to the model go back to the catalog's models.
+    /// Roles are not accepted: removal names the model.
     pub fn remove(&self, name: &str) -> Result<Removed, EngineError> {
         let (entry_name, file, imported) = if let Some(entry) = self.by_name(name) {
             let imported = self.imported.iter().any(|e| e.name == entry.name);
@@ -365,6 +402,14 @@ impl Library {
             }
             return Err(err);
         };
+        // Who plays the given roles once it is gone (worked out while its file is still there).
+        let given = self.given_roles_of(&entry_name);
+        let mut after = self.clone();
+        after.imported.retain(|e| e.name != entry_name);
+        after
+            .given
+            .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
+        let released = self.moves(&after, &given);
         let path = self.dir.join(&file);
         let mut deleted = Vec::new();
         for candidate in [
@@ -378,13 +423,19 @@ impl Library {
                 Err(err) => return Err(EngineError::io("delete", candidate)(err)),
             }
         }
-        if imported {
-            update_imported(&self.dir, |entries| entries.retain(|e| e.name != entry_name))?;
+        if imported || !given.is_empty() {
+            update_imported(&self.dir, |imports| {
+                imports.models.retain(|e| e.name != entry_name);
+                imports
+                    .roles
+                    .retain(|_, player| !player.eq_ignore_ascii_case(&entry_name));
+            })?;
         }
         sync_dir_blocking(&self.dir);
         Ok(Removed {
             name: entry_name,
             deleted,
+            released,
         })
     }
 }

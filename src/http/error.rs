@@ -311,6 +311,7 @@ pub(crate) fn engine_status(err: &EngineError) -> (StatusCode, &'static str) {
         E::InvalidGguf { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_gguf"),
         E::Unverified { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unverified_model"),
         E::Refused(_) => (StatusCode::CONFLICT, "model_conflict"),
+        E::RoleRefused(_) => (StatusCode::CONFLICT, "role_conflict"),
         E::PullLocked { .. } => (StatusCode::CONFLICT, "pull_in_progress"),
         E::ChecksumMismatch { .. } => (StatusCode::BAD_GATEWAY, "checksum_mismatch"),
         E::SizeMismatch { .. } => (StatusCode::BAD_GATEWAY, "size_mismatch"),

@@ -99,7 +99,9 @@ impl CompletionService {
         request: ChatRequest,
     ) -> Result<RoutedChat, ServiceError> {
         let started = Instant::now();
-        let routed = self.inner.inference.chat(target, request).await;
+        // Clients that name a model get that model (or its role's other candidates), or an
+        // error they can act on (Ollama clients offer a pull): no fallback to another model.
+        let routed = self.inner.inference.chat_named(target, request).await;
         self.recorded(caller, target, started, routed)
     }
 
@@ -175,6 +177,7 @@ impl CompletionService {
                 routed,
                 self.inner.store.clone(),
                 caller.user_id(),
+                target,
                 started,
             )),
             Err(err) => {

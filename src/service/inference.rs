@@ -3,6 +3,14 @@
 //! remote ones through their provider's API — and falls back to the next when one cannot
 //! answer (file missing, over the memory budget, provider unreachable). Only failures before
 //! the first token fall back: a half-streamed answer is never silently restarted elsewhere.
+//!
+//! When none of them can answer, an agent's call goes on to the fallback candidates
+//! (`routing.fallback`, see [`fallback`]) unless `routing.strict` is set; the answer then
+//! carries a [`Fallback`] saying which model answered in place of which, and why. Clients of
+//! the compatible APIs that name a model ([`InferenceService::chat_named`]) get that model or
+//! an error, never another.
+
+mod fallback;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,8 +21,8 @@ use sha2::{Digest, Sha256};
 use super::keyring::KeyRing;
 use super::models::ModelService;
 use super::{ServiceError, require_admin};
-use crate::config::ProviderKeys;
-use crate::domain::Identity;
+use crate::config::{ProviderKeys, RoutingSettings};
+use crate::domain::{Fallback, Identity};
 use crate::engine::EngineError;
 use crate::engine::chat::{ChatEvent, ChatRequest, ChatStream};
 use crate::engine::library::Library;
@@ -38,6 +46,8 @@ pub struct RoutedChat {
     pub stream: ChatStream,
     /// Candidates that were tried first and could not answer, with why.
     pub skipped: Vec<(Answerer, String)>,
+    /// Set when the answer does not come from the first choice for what was asked.
+    pub fallback: Option<Fallback>,
 }
 
 /// Providers are a short table; this only guards against unbounded growth.
@@ -53,6 +63,7 @@ pub struct InferenceService {
     keyring: KeyRing,
     env_keys: ProviderKeys,
     metrics: Metrics,
+    routing: Arc<RoutingSettings>,
 }
 
 impl InferenceService {
@@ -63,6 +74,7 @@ impl InferenceService {
         keyring: KeyRing,
         env_keys: ProviderKeys,
         metrics: Metrics,
+        routing: RoutingSettings,
     ) -> Self {
         Self {
             clients: Arc::new(Mutex::new(HashMap::new())),
@@ -72,22 +84,46 @@ impl InferenceService {
             keyring,
             env_keys,
             metrics,
+            routing: Arc::new(routing),
         }
     }
 
-    /// Starts a chat with the model (or role) `target`, falling back as described above.
+    /// Starts an agent's chat with the model (or role) `target`, falling back as described
+    /// above — to the fallback candidates too, unless `routing.strict`.
     pub async fn chat(&self, target: &str, request: ChatRequest) -> Result<RoutedChat, ServiceError> {
+        self.route(target, request, !self.routing.strict).await
+    }
+
+    /// Starts a chat with exactly the model (or role) a client named: its own candidates only.
+    pub async fn chat_named(&self, target: &str, request: ChatRequest) -> Result<RoutedChat, ServiceError> {
+        self.route(target, request, false).await
+    }
+
+    async fn route(
+        &self,
+        target: &str,
+        request: ChatRequest,
+        may_fall_back: bool,
+    ) -> Result<RoutedChat, ServiceError> {
         let target = target.trim();
         // Read once per chat: the catalog and imports are files, parsed off the async workers.
         let library = self.models.library().await?;
         let routes = self.routes(target, &library).await?;
-        if routes.is_empty() {
-            return Err(local_spec(&library, target)
-                .err()
-                .unwrap_or(ServiceError::NotFound("model")));
-        }
-        let mut skipped = Vec::new();
+        let first_choice = routes.first().map(|route| route.model.clone());
+        let mut skipped: Vec<(Answerer, String)> = Vec::new();
+        let mut reason: Option<String> = None;
         let mut last_error = None;
+        if routes.is_empty() {
+            let err = local_spec(&library, target)
+                .err()
+                .unwrap_or(ServiceError::NotFound("model"));
+            // An unknown model name is the caller's mistake, not something to answer around.
+            if !may_fall_back || !fallback::is_known(&library, target) {
+                return Err(err);
+            }
+            reason = Some(fallback::reason(target, &err));
+            last_error = Some(err);
+        }
         for route in routes {
             let answerer = Answerer {
                 model: route.model.clone(),
@@ -96,21 +132,35 @@ impl InferenceService {
             match self.start(&route, request.clone(), &library).await {
                 Ok(stream) => {
                     let stream = observe(stream, self.metrics.clone(), &answerer);
+                    let fallback = reason.map(|reason| Fallback {
+                        requested: target.to_owned(),
+                        in_place_of: first_choice,
+                        reason,
+                    });
                     return Ok(RoutedChat {
                         answerer,
                         stream,
                         skipped,
+                        fallback,
                     });
                 }
                 Err(err) if falls_back(&err) => {
                     tracing::warn!(model = %answerer.model, provider = %answerer.provider, error = %err, "model unavailable; trying the next");
+                    reason.get_or_insert_with(|| fallback::reason(&answerer.model, &err));
                     skipped.push((answerer, err.to_string()));
                     last_error = Some(err);
                 }
                 Err(err) => return Err(err),
             }
         }
-        Err(last_error.unwrap_or(ServiceError::NotFound("model")))
+        let err = last_error.unwrap_or(ServiceError::NotFound("model"));
+        if !may_fall_back {
+            return Err(err);
+        }
+        let reason = reason.unwrap_or_else(|| fallback::reason(target, &err));
+        self.fall_back(target, first_choice, reason, request, &library, skipped)
+            .await
+            .ok_or(err)
     }
 
     /// The candidates for `target` in the order they are tried. The database lists models by
@@ -170,6 +220,7 @@ impl InferenceService {
             stream: observe(stream, self.metrics.clone(), &answerer),
             answerer,
             skipped: Vec::new(),
+            fallback: None,
         })
     }
 

@@ -23,7 +23,7 @@ use crate::engine::EngineError;
 use crate::engine::catalog::ModelRole;
 use crate::engine::download::{self, Progress};
 use crate::engine::library::{
-    BundleManifest, FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed,
+    BundleManifest, FileState, Imported, Library, ModelInfo, Origin, Pulled, Removed, RoleChange,
 };
 use crate::engine::llama::Engine;
 
@@ -89,7 +89,8 @@ pub enum DownloadStatus {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ModelReadiness {
     pub name: String,
-    pub role: Option<ModelRole>,
+    /// The roles it plays.
+    pub roles: Vec<ModelRole>,
     pub state: ReadyState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent: Option<u8>,
@@ -318,10 +319,50 @@ impl ModelService {
         })
     }
 
-    /// Copies a local GGUF file into the models folder after checking it.
-    pub async fn import(&self, file: PathBuf, role: Option<ModelRole>) -> Result<Imported, ServiceError> {
+    /// Copies a local GGUF file into the models folder after checking it, and gives it `roles`
+    /// (on top of those it plays already).
+    pub async fn import(&self, file: PathBuf, roles: Vec<ModelRole>) -> Result<Imported, ServiceError> {
         let library = self.library().await?;
-        blocking(move || library.import(&file, role)).await
+        blocking(move || library.import(&file, &roles)).await
+    }
+
+    /// Gives the model `name` the roles `give` and takes back `take_back` (the operator:
+    /// `agentbox models role`). See [`Library::change_roles`].
+    pub async fn change_roles(
+        &self,
+        name: &str,
+        give: Vec<ModelRole>,
+        take_back: Vec<ModelRole>,
+    ) -> Result<RoleChange, ServiceError> {
+        let library = self.library().await?;
+        let name = name.to_owned();
+        blocking(move || library.change_roles(&name, &give, &take_back)).await
+    }
+
+    /// Makes `roles` the roles the model `name` plays (admins: the Models page): roles not in
+    /// the list that were given to it are taken back, the others are given to it. A role it
+    /// plays as the catalog's model cannot be left out (it moves by giving it to another).
+    pub async fn set_roles(
+        &self,
+        caller: &Identity,
+        name: &str,
+        roles: Vec<ModelRole>,
+    ) -> Result<RoleChange, ServiceError> {
+        require_admin(caller, "only admins can change the roles of models")?;
+        let library = self.library().await?;
+        let name = name.to_owned();
+        blocking(move || {
+            let take_back: Vec<ModelRole> = library
+                .roles_of(&name)
+                .into_iter()
+                .chain(library.given_roles_of(&name))
+                .filter(|role| !roles.contains(role))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            library.change_roles(&name, &roles, &take_back)
+        })
+        .await
     }
 
     /// Writes the models of `roles` into a bundle (see `engine::library::bundle`).
@@ -386,7 +427,7 @@ impl ModelService {
                 };
                 ModelReadiness {
                     name: info.name,
-                    role: info.role,
+                    roles: info.roles,
                     state,
                     percent,
                     error,

@@ -12,7 +12,7 @@ use crate::domain::{ChatSession, Message, MessageStatus, NewMessage, Page};
 
 const SESSION_COLUMNS: &str = "id, agent, title, archived, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, tool_calls, tool_call_id, agent, model, \
-     prompt_tokens, completion_tokens, status, error, rating, rating_comment, created_at";
+     prompt_tokens, completion_tokens, status, error, fallback, rating, rating_comment, created_at";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -51,6 +51,7 @@ struct MessageRow {
     completion_tokens: Option<i32>,
     status: String,
     error: Option<String>,
+    fallback: Option<Value>,
     rating: Option<i16>,
     rating_comment: Option<String>,
     created_at: DateTime<Utc>,
@@ -71,6 +72,7 @@ impl From<MessageRow> for Message {
             completion_tokens: row.completion_tokens.and_then(|t| u32::try_from(t).ok()),
             status: MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Complete),
             error: row.error,
+            fallback: row.fallback.and_then(|value| serde_json::from_value(value).ok()),
             rating: row.rating,
             rating_comment: row.rating_comment,
             created_at: row.created_at,
@@ -304,8 +306,8 @@ impl Store {
                 let sql = format!(
                     "insert into public.messages
                         (session_id, user_id, role, content, tool_calls, tool_call_id, agent, model,
-                         prompt_tokens, completion_tokens, status, error)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         prompt_tokens, completion_tokens, status, error, fallback)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      returning {MESSAGE_COLUMNS}"
                 );
                 let row: MessageRow = sqlx::query_as(&sql)
@@ -321,6 +323,7 @@ impl Store {
                     .bind(to_db_tokens(message.completion_tokens))
                     .bind(message.status.as_str())
                     .bind(message.error)
+                    .bind(message.fallback.and_then(|f| serde_json::to_value(f).ok()))
                     .fetch_one(conn)
                     .await?;
                 Ok(row.into())

@@ -29,8 +29,9 @@ impl Store {
                 sqlx::query(
                     "insert into public.llm_evaluations
                         (model, provider, agent, user_id, session_id, message_id, task_id, ttft_ms,
-                         latency_ms, prompt_tokens, completion_tokens, tokens_per_second, outcome, error)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                         latency_ms, prompt_tokens, completion_tokens, tokens_per_second, outcome, error,
+                         requested, in_place_of, fallback_reason)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(&evaluation.model)
                 .bind(&evaluation.provider)
@@ -46,6 +47,14 @@ impl Store {
                 .bind(tokens_per_second)
                 .bind(evaluation.outcome.as_str())
                 .bind(&error)
+                .bind(&evaluation.requested)
+                .bind(
+                    evaluation
+                        .fallback
+                        .as_ref()
+                        .and_then(|f| f.in_place_of.as_deref()),
+                )
+                .bind(evaluation.fallback.as_ref().map(|f| f.reason.as_str()))
                 .execute(conn)
                 .await?;
                 Ok(())

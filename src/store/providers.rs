@@ -107,6 +107,37 @@ impl Store {
         .await
     }
 
+    /// Every enabled model of every enabled remote provider, in provider priority order: the
+    /// router's `remote` fallback candidates.
+    pub async fn remote_routes(&self) -> Result<Vec<ModelRoute>, StoreError> {
+        self.run_system(move |conn| {
+            async move {
+                let sql = format!(
+                    "select m.name as model, m.role, m.context_size, m.settings as model_settings,
+                            p.api_key_ciphertext as key_ciphertext, {PROVIDER_COLUMNS}
+                       from public.models m join public.providers p on p.id = m.provider_id
+                      where m.enabled and p.enabled and p.kind <> 'local'
+                      order by p.priority, p.name, m.name
+                      limit 32"
+                );
+                let rows: Vec<RouteRow> = sqlx::query_as(&sql).fetch_all(conn).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| ModelRoute {
+                        model: row.model,
+                        role: row.role,
+                        context_size: row.context_size,
+                        settings: row.model_settings,
+                        provider: row.provider,
+                        key_ciphertext: row.key_ciphertext,
+                    })
+                    .collect())
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// Enabled models of enabled remote providers, by name: what the compatible APIs list
     /// beside the local models. Names and roles only, never keys.
     pub async fn remote_models(&self) -> Result<Vec<RemoteModel>, StoreError> {

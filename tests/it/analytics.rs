@@ -26,6 +26,8 @@ fn evaluation(model: &str, ttft_ms: Option<u32>, latency_ms: u32, completion_tok
         completion_tokens,
         outcome: EvalOutcome::Success,
         error: None,
+        requested: None,
+        fallback: None,
     }
 }
 

@@ -43,7 +43,7 @@ impl CompatApp {
         let admin = app.setup_admin().await;
         app.services()
             .models
-            .import(crate::engine::test_model(), Some(ModelRole::Fast))
+            .import(crate::engine::test_model(), vec![ModelRole::Fast])
             .await
             .expect("the test model imports");
         let key = admin.api_key("compat", &["read", "write"]).await;

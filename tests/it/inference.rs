@@ -30,7 +30,7 @@ async fn app_with_model() -> (TestApp, Session) {
     let admin = app.setup_admin().await;
     app.services()
         .models
-        .import(test_model(), Some(ModelRole::Fast))
+        .import(test_model(), vec![ModelRole::Fast])
         .await
         .expect("the test model imports");
     (app, admin)

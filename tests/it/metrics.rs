@@ -123,7 +123,7 @@ async fn model_calls_count_tokens_time_to_first_token_and_speed() {
     let imported = app
         .services()
         .models
-        .import(test_model(), Some(ModelRole::Fast))
+        .import(test_model(), vec![ModelRole::Fast])
         .await
         .expect("the test model imports");
     let request = ChatRequest {

@@ -323,7 +323,7 @@ async fn models_pull_verifies_the_sha256_and_renames_only_when_complete() {
         "present",
         "{listed:?}"
     );
-    assert!(tiny.info.verified && tiny.info.plays_role);
+    assert!(tiny.info.verified && tiny.info.roles == [agentbox::engine::catalog::ModelRole::Fast]);
 
     let again = done(finish(service.start_pull("tiny", false).await.unwrap()).await.1);
     assert!(again.already_present && again.verified);
@@ -900,4 +900,138 @@ async fn ollama_pull_streams_status_lines_and_delete_removes_the_file() {
         folder.files()
     );
     app.stop().await;
+}
+
+#[test]
+fn models_play_several_roles_and_change_them_only_when_asked() {
+    let model = test_model();
+    let file = model.to_str().unwrap();
+    let folder = Folder::new("https://example.com/tiny.gguf", None, None);
+    let name = "SmolLM2-135M-Instruct.Q4_1";
+
+    let output = agentbox_models(
+        &["import", file, "--role", "fast", "--role", "reasoning"],
+        &folder,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("imported {name} (roles fast, reasoning;")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("fast: now {name} (was tiny)")),
+        "{stdout}"
+    );
+
+    // The same file again with another role adds it: nothing is taken away.
+    let output = agentbox_models(&["import", file, "--role", "code"], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("(roles fast, reasoning, code;"), "{stdout}");
+    let listing = text(&agentbox_models(&["list"], &folder).stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.contains(" fast,reasoning,code "), "{line}");
+    let catalog_line = listing.lines().find(|l| l.starts_with("tiny ")).unwrap();
+    assert!(catalog_line.contains("(fast)"), "{catalog_line}");
+
+    // `models role`: take one back, give the catalog model its role back.
+    let output = agentbox_models(&["role", name, "reasoning", "--remove"], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains(&format!("{name} plays fast, code")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("reasoning: now no model (was {name})")),
+        "{stdout}"
+    );
+    let output = agentbox_models(&["role", "tiny", "fast"], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(&format!("fast: now tiny (was {name})")),
+        "{}",
+        text(&output.stdout)
+    );
+    let listing = text(&agentbox_models(&["list"], &folder).stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap();
+    assert!(line.contains(" code ") && !line.contains("fast"), "{line}");
+
+    // Mistakes are one line and exit code 2.
+    for (args, expected) in [
+        (vec!["role", name, "wizard"], "unknown role \"wizard\""),
+        (vec!["role", "nope", "fast"], "unknown model `nope`"),
+        (vec!["role", "fast", "code"], "role fast is played by tiny"),
+        (vec!["role", name, "fast", "--remove"], "was not given role fast"),
+        (vec!["import", file, "--role", "quick"], "unknown role \"quick\""),
+    ] {
+        let output = agentbox_models(&args, &folder);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        let message = text(&output.stderr);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert_eq!(message.trim().lines().count(), 1, "{message}");
+    }
+    let output = agentbox_models(&["role", name], &folder);
+    assert_eq!(output.status.code(), Some(2), "a role is required");
+
+    // Removing the model gives its roles back.
+    let output = agentbox_models(&["rm", name], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(&format!("code: now no model (was {name})")),
+        "{}",
+        text(&output.stdout)
+    );
+    let imported = std::fs::read_to_string(folder.models().join("imported.toml")).unwrap();
+    assert!(!imported.contains(name), "{imported}");
+}
+
+#[test]
+fn an_old_imported_toml_with_one_role_per_model_still_loads() {
+    let model = test_model();
+    let folder = Folder::new("https://example.com/tiny.gguf", None, None);
+    let name = "SmolLM2-135M-Instruct.Q4_1";
+    std::fs::create_dir_all(folder.models()).unwrap();
+    std::fs::copy(&model, folder.models().join(format!("{name}.gguf"))).unwrap();
+    // As versions before roles became a mapping wrote it.
+    std::fs::write(
+        folder.models().join("imported.toml"),
+        format!(
+            "# Models brought in with `agentbox models import`\n\n[[model]]\nname = \"{name}\"\nrole = \"fast\"\n\
+             file = \"{name}.gguf\"\ncontext_size = 2048\ngpu_layers = 999\n"
+        ),
+    )
+    .unwrap();
+    let output = agentbox_models(&["list"], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let listing = text(&output.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap();
+    assert!(line.contains(" fast ") && line.contains("present"), "{line}");
+
+    // A change writes the mapping; the model keeps the role it had.
+    let output = agentbox_models(&["role", name, "reasoning"], &folder);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains(&format!("{name} plays fast, reasoning")),
+        "{}",
+        text(&output.stdout)
+    );
+    let imported = std::fs::read_to_string(folder.models().join("imported.toml")).unwrap();
+    assert!(
+        imported.contains("[roles]") && imported.contains(&format!("reasoning = \"{name}\"")),
+        "{imported}"
+    );
+    assert!(!imported.contains("role = "), "{imported}");
 }

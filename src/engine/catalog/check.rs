@@ -1,6 +1,6 @@
 //! Parsing and checking catalog files: every problem is collected with its line number.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -21,6 +21,15 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct RawFile {
     #[serde(default)]
     model: Vec<Spanned<RawEntry>>,
+    /// imported.toml only: which model plays each role (`fast = "name"`).
+    roles: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+/// A parsed models file: its entries and, for imported.toml, the roles given to models.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ParsedFile {
+    pub entries: Vec<ModelEntry>,
+    pub roles: BTreeMap<ModelRole, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +76,12 @@ impl Checker<'_> {
 }
 
 pub(crate) fn parse_entries(text: &str, file: &str, kind: FileKind) -> Result<Vec<ModelEntry>, CatalogError> {
+    parse_file(text, file, kind).map(|parsed| parsed.entries)
+}
+
+/// Parses a catalog or imported.toml: the `[[model]]` entries and (imported.toml only) the
+/// `[roles]` table.
+pub(crate) fn parse_file(text: &str, file: &str, kind: FileKind) -> Result<ParsedFile, CatalogError> {
     let raw: RawFile = toml::from_str(text).map_err(|err| CatalogError {
         file: file.to_owned(),
         problems: vec![Problem {
@@ -86,8 +101,12 @@ pub(crate) fn parse_entries(text: &str, file: &str, kind: FileKind) -> Result<Ve
         }
     }
     check_unique(&mut checker, &entries);
+    let roles = raw
+        .roles
+        .map(|roles| check_roles(&mut checker, roles, kind))
+        .unwrap_or_default();
     if checker.problems.is_empty() {
-        Ok(entries)
+        Ok(ParsedFile { entries, roles })
     } else {
         Err(CatalogError {
             file: file.to_owned(),
@@ -125,6 +144,38 @@ fn check_unique(checker: &mut Checker<'_>, entries: &[ModelEntry]) {
             )));
         }
     }
+}
+
+/// The `[roles]` table of imported.toml: role → model name. The names are checked for shape
+/// only: a name the catalog no longer has leaves its role to the catalog's model.
+fn check_roles(
+    checker: &mut Checker<'_>,
+    roles: Spanned<BTreeMap<String, Spanned<String>>>,
+    kind: FileKind,
+) -> BTreeMap<ModelRole, String> {
+    if kind == FileKind::Catalog {
+        checker.at(
+            &roles.span(),
+            "`[roles]` belongs in imported.toml; in the catalog each model names its `role`",
+        );
+        return BTreeMap::new();
+    }
+    let mut parsed = BTreeMap::new();
+    for (role, name) in roles.into_inner() {
+        let role = match role.parse::<ModelRole>() {
+            Ok(role) => role,
+            Err(message) => {
+                checker.at(&name.span(), format!("[roles]: {message}"));
+                continue;
+            }
+        };
+        if let Err(message) = check_name(name.get_ref()) {
+            checker.at(&name.span(), format!("[roles] {role}: {message}"));
+            continue;
+        }
+        parsed.insert(role, name.into_inner());
+    }
+    parsed
 }
 
 /// Validates one entry; problems go to `checker`, and `None` is returned when any were found.

@@ -38,7 +38,11 @@ pub struct BundleManifest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleModel {
     pub name: String,
+    /// The first of `roles` (bundles made before a model could play several roles have only this).
     pub role: Option<ModelRole>,
+    /// Every role it plays in the bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<ModelRole>,
     pub file: String,
     pub bytes: u64,
     pub sha256: String,
@@ -138,7 +142,8 @@ impl Library {
                 }
                 _ => continue,
             };
-            if models.iter().any(|m| m.file == entry.file) {
+            if let Some(model) = models.iter_mut().find(|m| m.file == entry.file) {
+                model.roles.push(role);
                 continue;
             }
             let path = self.path_of(entry);
@@ -147,6 +152,7 @@ impl Library {
             models.push(BundleModel {
                 name: entry.name.clone(),
                 role: Some(role),
+                roles: vec![role],
                 file: entry.file.clone(),
                 bytes: meta.len(),
                 sha256,
@@ -230,7 +236,12 @@ impl Library {
                     "{file_name} does not match its sha256 in the manifest"
                 )));
             }
-            staged.push((target, model.role));
+            let roles = if model.roles.is_empty() {
+                model.role.into_iter().collect()
+            } else {
+                model.roles.clone()
+            };
+            staged.push((target, roles));
         }
         let manifest = manifest.ok_or_else(|| damaged(format!("it has no {MANIFEST}")))?;
         if staged.len() != manifest.models.len() {
@@ -243,8 +254,8 @@ impl Library {
         let mut imported = Vec::new();
         // Each import updates imported.toml on disk itself; the models have distinct files, so
         // this library's view of the earlier imports needs no refresh in between.
-        for (path, role) in staged {
-            imported.push(self.import(&path, role)?);
+        for (path, roles) in staged {
+            imported.push(self.import(&path, &roles)?);
         }
         sync_dir_blocking(&self.dir);
         Ok(imported)

@@ -18,8 +18,9 @@ impl Library {
     /// Brings a local GGUF file into the models folder (blocking: it validates, hashes and copies
     /// the whole file). A file the catalog knows (by sha256, or by file name when the catalog has
     /// no sha256 for it) becomes that catalog model; any other file is recorded in imported.toml
-    /// under its file name, with `role` if given.
-    pub fn import(&self, source: &Path, role: Option<ModelRole>) -> Result<Imported, EngineError> {
+    /// under its file name. Either way the model is given `roles` on top of those it plays
+    /// already (an import again with another role adds that role).
+    pub fn import(&self, source: &Path, roles: &[ModelRole]) -> Result<Imported, EngineError> {
         let meta = fs::metadata(source).map_err(EngineError::io("read", source))?;
         if !meta.is_file() {
             return Err(EngineError::Refused(format!(
@@ -42,7 +43,7 @@ impl Library {
             .and_then(|n| n.to_str())
             .unwrap_or("model.gguf")
             .to_owned();
-        let known = self.identify(source, &source_name, &sha256, role)?;
+        let known = self.identify(source, &source_name, &sha256)?;
 
         let (name, file) = match known {
             Some(entry) => (entry.name.clone(), entry.file.clone()),
@@ -64,10 +65,14 @@ impl Library {
                 .map_or(u64::from(catalog::DEFAULT_CONTEXT_SIZE), |c| {
                     c.clamp(128, IMPORT_MAX_CONTEXT)
                 });
-            record_import(&self.dir, &name, role, &file, &sha256, bytes, context, source)?;
+            record_import(&self.dir, &name, &file, &sha256, bytes, context, source)?;
         }
+        // The library as it is now on disk: the model exists (and is present) for the roles.
+        let now = Library::open_with(&self.dir, self.catalog.clone())?;
+        let change = now.change_roles(&name, roles, &[])?;
         Ok(Imported {
-            role: known.map_or(role, |e| e.role),
+            roles: change.roles,
+            moved: change.moved,
             verified: known.is_some_and(|e| e.sha256.as_deref() == Some(sha256.as_str())),
             catalog_model: known.is_some(),
             name,
@@ -110,7 +115,6 @@ impl Library {
         source: &Path,
         source_name: &str,
         sha256: &str,
-        role: Option<ModelRole>,
     ) -> Result<Option<&ModelEntry>, EngineError> {
         let entries = self.catalog.entries();
         let known = entries
@@ -121,17 +125,9 @@ impl Library {
                     .iter()
                     .find(|e| e.file == source_name && e.sha256.is_none())
             });
-        if let Some(entry) = known {
-            if role.is_some() && role != entry.role {
-                return Err(EngineError::Refused(format!(
-                    "{} is the catalog model `{}` (role {}); import it without --role, or change the \
-                     role in the catalog",
-                    source.display(),
-                    entry.name,
-                    entry.role.map_or("none", ModelRole::as_str)
-                )));
-            }
-        } else if let Some(entry) = entries.iter().find(|e| e.file == source_name) {
+        if known.is_none()
+            && let Some(entry) = entries.iter().find(|e| e.file == source_name)
+        {
             return Err(EngineError::Refused(format!(
                 "{} has the file name of the catalog model `{}`, but its sha256 {sha256} is not the \
                  catalog's {}; rename the file to import it as a model of its own",
@@ -170,7 +166,6 @@ impl Library {
 fn record_import(
     dir: &Path,
     name: &str,
-    role: Option<ModelRole>,
     file: &str,
     sha256: &str,
     bytes: u64,
@@ -179,7 +174,7 @@ fn record_import(
 ) -> Result<(), EngineError> {
     let record = ModelEntry {
         name: name.to_owned(),
-        role,
+        role: None,
         source: None,
         sha256: Some(sha256.to_owned()),
         file: file.to_owned(),
@@ -192,9 +187,11 @@ fn record_import(
         imported_from: Some(source.display().to_string()),
         line: 0,
     };
-    update_imported(dir, |entries| {
-        entries.retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
-        entries.push(record);
+    update_imported(dir, |imports| {
+        imports
+            .models
+            .retain(|e| !e.name.eq_ignore_ascii_case(&record.name));
+        imports.models.push(record);
     })
 }
 

@@ -1,6 +1,7 @@
 //! What the models folder records beside the model files: `<file>.sha256` (the hash checked
 //! when the file was written) and imported.toml (the imported models), each replaced atomically.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use super::IMPORTED_FILE;
 use crate::engine::EngineError;
-use crate::engine::catalog::{self, FileKind, ModelEntry, ModelRole};
+use crate::engine::catalog::{self, FileKind, ModelEntry, ModelRole, ParsedFile};
 
 const CHECKSUM_SUFFIX: &str = ".sha256";
 
@@ -76,25 +77,54 @@ pub(super) fn sync_dir_blocking(dir: &Path) {
     }
 }
 
-pub(super) fn read_imported(dir: &Path) -> Result<Vec<ModelEntry>, EngineError> {
+/// imported.toml: the imported models and the roles given to models (imported or catalog).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Imports {
+    pub models: Vec<ModelEntry>,
+    /// Role → the model given it. A role not listed is played by the catalog's model.
+    pub roles: BTreeMap<ModelRole, String>,
+}
+
+/// Reads imported.toml. Files written before roles became a mapping carry `role = "…"` on
+/// each model: those move into the mapping (the latest import of a role whose file is present
+/// wins, as it did then; an explicit `[roles]` entry wins over them) and are written back as
+/// `[roles]` by the next change.
+pub(super) fn read_imported(dir: &Path) -> Result<Imports, EngineError> {
     let path = dir.join(IMPORTED_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => Ok(catalog::parse_entries(
-            &text,
-            &path.display().to_string(),
-            FileKind::Imported,
-        )?),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(EngineError::io("read", path)(err)),
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Imports::default()),
+        Err(err) => return Err(EngineError::io("read", path)(err)),
+    };
+    let ParsedFile {
+        mut entries,
+        mut roles,
+    } = catalog::parse_file(&text, &path.display().to_string(), FileKind::Imported)?;
+    let mut legacy: BTreeMap<ModelRole, String> = BTreeMap::new();
+    for present in [true, false] {
+        for entry in entries.iter().rev() {
+            if let Some(role) = entry.role
+                && dir.join(&entry.file).is_file() == present
+            {
+                legacy.entry(role).or_insert_with(|| entry.name.clone());
+            }
+        }
     }
+    for (role, name) in legacy {
+        roles.entry(role).or_insert(name);
+    }
+    for entry in &mut entries {
+        entry.role = None;
+    }
+    Ok(Imports {
+        models: entries,
+        roles,
+    })
 }
 
 /// Read-modify-write of imported.toml under a lock, so that a CLI import and a running server
 /// do not lose each other's changes.
-pub(super) fn update_imported(
-    dir: &Path,
-    change: impl FnOnce(&mut Vec<ModelEntry>),
-) -> Result<(), EngineError> {
+pub(super) fn update_imported(dir: &Path, change: impl FnOnce(&mut Imports)) -> Result<(), EngineError> {
     let lock_path = dir.join(format!(".{IMPORTED_FILE}.lock"));
     let lock = OpenOptions::new()
         .create(true)
@@ -103,10 +133,10 @@ pub(super) fn update_imported(
         .open(&lock_path)
         .map_err(EngineError::io("open", &lock_path))?;
     lock.lock().map_err(EngineError::io("lock", &lock_path))?;
-    let mut entries = read_imported(dir)?;
-    change(&mut entries);
+    let mut imports = read_imported(dir)?;
+    change(&mut imports);
     let path = dir.join(IMPORTED_FILE);
-    let text = render_imported(&entries)
+    let text = render_imported(&imports)
         .map_err(|err| EngineError::io("write", &path)(std::io::Error::other(err)))?;
     write_atomically(&path, text.as_bytes()).map_err(EngineError::io("write", &path))?;
     drop(lock);
@@ -115,14 +145,15 @@ pub(super) fn update_imported(
 
 #[derive(Serialize)]
 struct ImportedFile<'a> {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    roles: BTreeMap<&'static str, &'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     model: Vec<ImportedRecord<'a>>,
 }
 
 #[derive(Serialize)]
 struct ImportedRecord<'a> {
     name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<ModelRole>,
     file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<&'a str>,
@@ -136,13 +167,18 @@ struct ImportedRecord<'a> {
     imported_from: Option<&'a str>,
 }
 
-fn render_imported(entries: &[ModelEntry]) -> Result<String, toml::ser::Error> {
+fn render_imported(imports: &Imports) -> Result<String, toml::ser::Error> {
     let file = ImportedFile {
-        model: entries
+        roles: imports
+            .roles
+            .iter()
+            .map(|(role, name)| (role.as_str(), name.as_str()))
+            .collect(),
+        model: imports
+            .models
             .iter()
             .map(|e| ImportedRecord {
                 name: &e.name,
-                role: e.role,
                 file: &e.file,
                 sha256: e.sha256.as_deref(),
                 size_bytes: e.size_bytes,
@@ -155,8 +191,10 @@ fn render_imported(entries: &[ModelEntry]) -> Result<String, toml::ser::Error> {
     };
     let body = toml::to_string(&file)?;
     Ok(format!(
-        "# Models brought in with `agentbox models import`, in the models.toml format.\n\
-         # agentbox rewrites this file on import and rm; edit role, context_size, gpu_layers or\n\
-         # chat_template here if you need to.\n\n{body}"
+        "# Models brought in with `agentbox models import`, in the models.toml format, and the\n\
+         # roles given to models: `[roles]` maps a role to the model that plays it (an imported\n\
+         # model or a catalog model); a role not listed is played by the catalog's model.\n\
+         # agentbox rewrites this file on import, `models role` and rm; edit [roles],\n\
+         # context_size, gpu_layers or chat_template here if you need to.\n\n{body}"
     ))
 }

@@ -59,9 +59,18 @@ fn only_files(dir: &Path) -> Vec<String> {
 fn an_unknown_file_is_imported_with_its_role_listed_and_removed() {
     let fixture = Fixture::new(&catalog_entry("big", "fast", "big.gguf", None));
     let library = fixture.library();
-    let imported = library.import(&fixture.source(), Some(ModelRole::Fast)).unwrap();
+    let imported = library.import(&fixture.source(), &[ModelRole::Fast]).unwrap();
     assert_eq!(imported.name, "tiny");
-    assert_eq!(imported.role, Some(ModelRole::Fast));
+    assert_eq!(imported.roles, [ModelRole::Fast]);
+    assert_eq!(
+        imported.moved,
+        [RoleMove {
+            role: ModelRole::Fast,
+            from: Some("big".into()),
+            to: Some("tiny".into())
+        }],
+        "the import says which model played the role before"
+    );
     assert!(!imported.catalog_model);
     assert_eq!(imported.sha256, fixture.sha256());
     assert_eq!(imported.architecture.as_deref(), Some("llama"));
@@ -94,14 +103,24 @@ fn an_unknown_file_is_imported_with_its_role_listed_and_removed() {
     let tiny = listed.iter().find(|m| m.name == "tiny").unwrap();
     assert_eq!(tiny.origin, Origin::Imported);
     assert_eq!(tiny.state, FileState::Present);
-    assert!(tiny.plays_role);
+    assert_eq!(tiny.roles, [ModelRole::Fast]);
+    assert_eq!(tiny.given_roles, [ModelRole::Fast]);
     assert_eq!(tiny.size_bytes, Some(fixture.model.len() as u64));
     let big = listed.iter().find(|m| m.name == "big").unwrap();
     assert_eq!(big.state, FileState::Missing);
-    assert!(!big.plays_role);
+    assert!(big.roles.is_empty());
+    assert_eq!(big.catalog_role, Some(ModelRole::Fast));
 
     let removed = library.remove("TINY").unwrap();
     assert_eq!(removed.name, "tiny");
+    assert_eq!(
+        removed.released,
+        [RoleMove {
+            role: ModelRole::Fast,
+            from: Some("tiny".into()),
+            to: Some("big".into())
+        }]
+    );
     assert_eq!(removed.deleted.len(), 2, "the model and its checksum record");
     let library = fixture.library();
     assert_eq!(library.for_role(ModelRole::Fast).unwrap().name, "big");
@@ -118,9 +137,9 @@ fn a_file_the_catalog_knows_becomes_that_model_verified() {
     )
     .unwrap();
     let library = fixture.library();
-    let imported = library.import(&fixture.source(), None).unwrap();
+    let imported = library.import(&fixture.source(), &[]).unwrap();
     assert_eq!(imported.name, "known");
-    assert_eq!(imported.role, Some(ModelRole::Code));
+    assert_eq!(imported.roles, [ModelRole::Code]);
     assert!(imported.catalog_model && imported.verified);
     assert!(fixture.models().join("Known-Q4.gguf").is_file());
     assert!(
@@ -130,28 +149,29 @@ fn a_file_the_catalog_knows_becomes_that_model_verified() {
     let info = &fixture.library().list()[0];
     assert_eq!((info.state, info.verified), (FileState::Present, true));
 
-    let err = library
-        .import(&fixture.source(), Some(ModelRole::Fast))
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("is the catalog model `known` (role code)"),
-        "{err}"
-    );
+    // A catalog model can be given another role too: it keeps its own.
+    let imported = fixture
+        .library()
+        .import(&fixture.source(), &[ModelRole::Fast])
+        .unwrap();
+    assert_eq!(imported.roles, [ModelRole::Fast, ModelRole::Code]);
+    let library = fixture.library();
+    assert_eq!(library.for_role(ModelRole::Fast).unwrap().name, "known");
+    assert_eq!(library.given_roles_of("known"), [ModelRole::Fast]);
 }
 
 #[test]
 fn a_catalog_file_name_with_another_hash_is_refused() {
     let other = "0".repeat(64);
     let fixture = Fixture::new(&catalog_entry("named", "fast", "tiny.gguf", Some(&other)));
-    let err = fixture.library().import(&fixture.source(), None).unwrap_err();
+    let err = fixture.library().import(&fixture.source(), &[]).unwrap_err();
     assert!(matches!(err, EngineError::Refused(_)), "{err}");
     assert!(err.to_string().contains("not the catalog's"), "{err}");
     assert_eq!(only_files(&fixture.models()), Vec::<String>::new());
 
     // Without a sha256 in the catalog, the file name is enough (unverified).
     let fixture = Fixture::new(&catalog_entry("named", "fast", "tiny.gguf", None));
-    let imported = fixture.library().import(&fixture.source(), None).unwrap();
+    let imported = fixture.library().import(&fixture.source(), &[]).unwrap();
     assert!(imported.catalog_model && !imported.verified);
     assert_eq!(imported.name, "named");
 }
@@ -162,17 +182,17 @@ fn corrupt_and_truncated_files_are_refused_and_leave_nothing() {
     let library = fixture.library();
     let truncated = fixture.dir.path().join("cut.gguf");
     fs::write(&truncated, &fixture.model[..fixture.model.len() - 10]).unwrap();
-    let err = library.import(&truncated, None).unwrap_err();
+    let err = library.import(&truncated, &[]).unwrap_err();
     assert!(err.is_usage());
     assert!(err.to_string().contains("truncated"), "{err}");
 
     let not_gguf = fixture.dir.path().join("notes.gguf");
     fs::write(&not_gguf, "hello, I am text").unwrap();
-    let err = library.import(&not_gguf, None).unwrap_err();
+    let err = library.import(&not_gguf, &[]).unwrap_err();
     assert!(err.to_string().contains("not a GGUF file"), "{err}");
 
     let err = library
-        .import(&fixture.dir.path().join("absent.gguf"), None)
+        .import(&fixture.dir.path().join("absent.gguf"), &[])
         .unwrap_err();
     assert!(err.to_string().contains("absent.gguf"), "{err}");
     assert_eq!(only_files(&fixture.models()), Vec::<String>::new());
@@ -223,18 +243,24 @@ fn unknown_names_and_roles_are_refused_by_rm() {
 fn reimports_replace_their_own_file_but_not_a_stranger() {
     let fixture = Fixture::new("");
     let library = fixture.library();
-    library.import(&fixture.source(), None).unwrap();
-    // Importing the same file again is fine, and may change the role.
+    library.import(&fixture.source(), &[]).unwrap();
+    // Importing the same file again is fine, and adds a role: it keeps those it had.
     fixture
         .library()
-        .import(&fixture.source(), Some(ModelRole::Code))
+        .import(&fixture.source(), &[ModelRole::Fast])
         .unwrap();
+    let imported = fixture
+        .library()
+        .import(&fixture.source(), &[ModelRole::Code])
+        .unwrap();
+    assert_eq!(imported.roles, [ModelRole::Fast, ModelRole::Code]);
     assert_eq!(fixture.library().for_role(ModelRole::Code).unwrap().name, "tiny");
+    assert_eq!(fixture.library().for_role(ModelRole::Fast).unwrap().name, "tiny");
 
     let other_dir = tempfile::tempdir().unwrap();
     let newer = other_dir.path().join("tiny.gguf");
     fs::write(&newer, Builder::model().string("general.extra", "x").build()).unwrap();
-    fixture.library().import(&newer, None).unwrap();
+    fixture.library().import(&newer, &[]).unwrap();
     assert_eq!(
         fs::read(fixture.models().join("tiny.gguf")).unwrap(),
         fs::read(&newer).unwrap()
@@ -244,7 +270,7 @@ fn reimports_replace_their_own_file_but_not_a_stranger() {
     fs::write(fixture.models().join("stranger.gguf"), b"mine").unwrap();
     let stranger = other_dir.path().join("stranger.gguf");
     fs::write(&stranger, &fixture.model).unwrap();
-    let err = fixture.library().import(&stranger, None).unwrap_err();
+    let err = fixture.library().import(&stranger, &[]).unwrap_err();
     assert!(
         err.to_string().contains("already has another stranger.gguf"),
         "{err}"
@@ -261,4 +287,102 @@ fn names_of_imported_files_are_made_safe() {
     assert_eq!(imported_name("__x.GGUF").0, "x");
     assert_eq!(imported_name("fast.gguf").0, "fast-model");
     assert_eq!(imported_name("???.gguf").0, "model");
+}
+
+#[test]
+fn one_model_plays_several_roles_and_roles_change_hands_only_when_asked() {
+    let catalog = [
+        catalog_entry("big", "fast", "big.gguf", None),
+        catalog_entry("huge", "reasoning", "huge.gguf", None),
+    ]
+    .concat();
+    let fixture = Fixture::new(&catalog);
+    let imported = fixture
+        .library()
+        .import(&fixture.source(), &[ModelRole::Fast, ModelRole::Reasoning])
+        .unwrap();
+    assert_eq!(imported.roles, [ModelRole::Fast, ModelRole::Reasoning]);
+    assert_eq!(imported.moved.len(), 2, "{:?}", imported.moved);
+
+    // Taking one back leaves the other, and the role goes back to the catalog's model.
+    let change = fixture
+        .library()
+        .change_roles("tiny", &[], &[ModelRole::Reasoning])
+        .unwrap();
+    assert_eq!(change.roles, [ModelRole::Fast]);
+    assert_eq!(
+        change.moved,
+        [RoleMove {
+            role: ModelRole::Reasoning,
+            from: Some("tiny".into()),
+            to: Some("huge".into())
+        }]
+    );
+    // Giving a catalog model a role takes it from the import, and only that role.
+    let change = fixture
+        .library()
+        .change_roles("big", &[ModelRole::Fast], &[])
+        .unwrap();
+    assert_eq!(change.roles, [ModelRole::Fast]);
+    let library = fixture.library();
+    assert!(library.roles_of("tiny").is_empty());
+    assert_eq!(library.roles_of("huge"), [ModelRole::Reasoning]);
+
+    // What cannot be done is refused, saying what to do instead.
+    let err = library
+        .change_roles("huge", &[], &[ModelRole::Reasoning])
+        .unwrap_err();
+    assert!(matches!(err, EngineError::RoleRefused(_)), "{err}");
+    assert!(
+        err.to_string().contains("give reasoning to another model"),
+        "{err}"
+    );
+    let err = library.change_roles("tiny", &[], &[ModelRole::Code]).unwrap_err();
+    assert!(err.to_string().contains("was not given role code"), "{err}");
+    let err = library.change_roles("nope", &[ModelRole::Code], &[]).unwrap_err();
+    assert!(matches!(err, EngineError::UnknownModel { .. }), "{err}");
+    let err = library.change_roles("fast", &[ModelRole::Code], &[]).unwrap_err();
+    assert!(err.to_string().contains("role fast is played by big"), "{err}");
+}
+
+#[test]
+fn an_imported_toml_with_a_single_role_per_model_still_loads() {
+    let fixture = Fixture::new(&catalog_entry("big", "fast", "big.gguf", None));
+    fs::copy(fixture.source(), fixture.models().join("tiny.gguf")).unwrap();
+    fs::write(
+        fixture.models().join(IMPORTED_FILE),
+        "[[model]]\nname = \"gone\"\nrole = \"fast\"\nfile = \"gone.gguf\"\n\n\
+         [[model]]\nname = \"tiny\"\nrole = \"fast\"\nfile = \"tiny.gguf\"\ncontext_size = 2048\n\n\
+         [[model]]\nname = \"old\"\nrole = \"code\"\nfile = \"old.gguf\"\n",
+    )
+    .unwrap();
+    let library = fixture.library();
+    assert_eq!(
+        library.for_role(ModelRole::Fast).unwrap().name,
+        "tiny",
+        "as before: the latest import of the role whose file is present"
+    );
+    assert_eq!(library.given_roles_of("old"), [ModelRole::Code]);
+
+    // The next change writes the mapping, and the file reads the same.
+    library
+        .change_roles("tiny", &[ModelRole::Reasoning], &[])
+        .unwrap();
+    let text = fs::read_to_string(fixture.models().join(IMPORTED_FILE)).unwrap();
+    assert!(text.contains("[roles]") && !text.contains("role = "), "{text}");
+    let library = fixture.library();
+    assert_eq!(library.roles_of("tiny"), [ModelRole::Fast, ModelRole::Reasoning]);
+    assert_eq!(library.entries().count(), 4);
+
+    // A bad [roles] table is reported with its line.
+    fs::write(
+        fixture.models().join(IMPORTED_FILE),
+        "[roles]\nfast = \"tiny\"\nwizard = \"tiny\"\n",
+    )
+    .unwrap();
+    let err = Library::open(&fixture.models(), &fixture.dir.path().join("models.toml")).unwrap_err();
+    assert!(
+        err.to_string().contains("line 3") && err.to_string().contains("unknown role"),
+        "{err}"
+    );
 }

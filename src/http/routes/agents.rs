@@ -23,7 +23,12 @@ pub struct AgentDeleted {
     now: Option<Agent>,
 }
 
-/// The agents the caller may use (and, for admins, the agent files that could not be read).
+/// The agents the caller may use, each with the model that would answer it now (and, for
+/// admins, the agent files that could not be read).
+///
+/// `answered_by` says which model answers the agent's role (or named model) now: files
+/// present, providers enabled and keyed; when its own model cannot, the fallback model that
+/// would answer in its place (`fallback`, unless `routing.strict`), or why none can (`problem`).
 #[utoipa::path(
     get,
     path = "/agents",
@@ -35,7 +40,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<AgentList>, ApiError> {
-    Ok(Json(state.services.agents.list(&caller).await?))
+    Ok(Json(state.services.agents.listing(&caller).await?))
 }
 
 /// One agent by name.

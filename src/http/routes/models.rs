@@ -1,6 +1,7 @@
 //! `/api/v1/models`: the models and their files, for every signed-in user; admins download
 //! them with `POST /api/v1/models/{name}/pull`, which streams the progress as server-sent events:
-//! `progress` ([`PullProgress`]), then `done` ([`PullDone`]) or `error` (`{code, message}`).
+//! `progress` ([`PullProgress`]), then `done` ([`PullDone`]) or `error` (`{code, message}`), and
+//! choose which roles a model plays with `PUT /api/v1/models/{name}/roles`.
 
 use std::convert::Infallible;
 
@@ -12,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::engine::catalog::ModelRole;
+use crate::engine::library::RoleChange;
 use crate::engine::llama::LoadedModel;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, engine_error_body};
-use crate::http::extract::{ApiPath, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::service::models::{ModelList, PullHandle, PullState};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -52,6 +55,16 @@ pub struct PullDone {
     already_present: bool,
     /// A partial download was resumed from this byte.
     resumed_from: u64,
+}
+
+/// The roles a model is to play.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRoles {
+    /// Every role it should play: `fast`, `reasoning`, `code`, `embedding`. Roles it was given
+    /// and that are left out go back to the catalog's models; the others move to it from
+    /// whichever model played them.
+    roles: Vec<ModelRole>,
 }
 
 /// The answer to an unload.
@@ -120,6 +133,41 @@ pub async fn unload(
 ) -> Result<Json<Unloaded>, ApiError> {
     let unloaded = state.services.inference.unload(&caller, &name).await?;
     Ok(Json(Unloaded { name, unloaded }))
+}
+
+/// Sets the roles a model plays (admins).
+///
+/// One model may play several roles. Roles in the list move to this model; roles it had been
+/// given and that are not in the list go back to the catalog's models. A role the model plays
+/// as the catalog's model for it cannot be left out: give it to another model instead.
+#[utoipa::path(
+    put,
+    path = "/models/{name}/roles",
+    operation_id = "setModelRoles",
+    tag = "models",
+    params(("name" = String, Path, description = "The model's name")),
+    request_body = ModelRoles,
+    responses(
+        (status = 200, description = "The roles it plays now, and the roles that changed hands", body = RoleChange),
+        (status = 403, description = "Not an admin (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such model (`model_not_found`)", body = ErrorBody),
+        (status = 409, description = "A role the catalog gives it was left out, or its file is missing (`role_conflict`)", body = ErrorBody),
+        (status = 422, description = "An unknown role (`invalid_body`)", body = ErrorBody),
+    )
+)]
+pub async fn set_roles(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<ModelRoles>,
+) -> Result<Json<RoleChange>, ApiError> {
+    Ok(Json(
+        state
+            .services
+            .models
+            .set_roles(&caller, &name, body.roles)
+            .await?,
+    ))
 }
 
 /// Downloads a model (admins), streaming its progress.

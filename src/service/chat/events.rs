@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::domain::{Message, MessageStatus};
+use crate::domain::{Fallback, Message, MessageStatus};
 
 /// One step of a run, in order: tokens and tool activity as they happen, every stored message,
 /// then one `Done` (after an `Error` when the run failed).
@@ -48,6 +48,8 @@ pub struct RunSummary {
     /// The model that answered last.
     pub model: Option<String>,
     pub provider: Option<String>,
+    /// Set when that model answered in place of the one the agent asked for.
+    pub fallback: Option<Fallback>,
     /// Model calls made.
     pub steps: u32,
     pub prompt_tokens: u32,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::events::{AgentEvent, RunSummary};
-use crate::domain::{Agent, EvalOutcome, Identity, MessageStatus, NewEvaluation, NewMessage};
+use crate::domain::{Agent, EvalOutcome, Fallback, Identity, MessageStatus, NewEvaluation, NewMessage};
 use crate::engine::chat::{ChatEvent, ChatRequest};
 use crate::engine::{ChatMessage, EngineError, SamplingParams, ToolCall};
 use crate::service::ServiceError;
@@ -25,7 +25,17 @@ use crate::store::Store;
 
 /// Where an agent gets its answers: the model router in production, a script in tests.
 pub trait ChatBackend: Send + Sync + 'static {
+    /// An agent's model call: falls back to another model when the one asked for cannot
+    /// answer (unless `routing.strict`).
     fn chat<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>>;
+
+    /// A call for the platform's own chores (session titles): the model asked for or none,
+    /// never a stand-in (a title is not worth loading another model or calling a provider).
+    fn chat_named<'a>(
         &'a self,
         target: &'a str,
         request: ChatRequest,
@@ -39,6 +49,14 @@ impl ChatBackend for InferenceService {
         request: ChatRequest,
     ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
         Box::pin(InferenceService::chat(self, target, request))
+    }
+
+    fn chat_named<'a>(
+        &'a self,
+        target: &'a str,
+        request: ChatRequest,
+    ) -> BoxFuture<'a, Result<RoutedChat, ServiceError>> {
+        Box::pin(InferenceService::chat_named(self, target, request))
     }
 }
 
@@ -83,9 +101,7 @@ impl AgentRun {
     pub fn target(&self) -> String {
         self.model
             .clone()
-            .or_else(|| self.agent.model_name.clone())
-            .or_else(|| self.agent.model_role.clone())
-            .unwrap_or_else(|| "fast".to_owned())
+            .unwrap_or_else(|| self.agent.model_target().to_owned())
     }
 }
 
@@ -113,6 +129,8 @@ struct Step {
     completion_tokens: u32,
     model: String,
     provider: String,
+    /// Set when the model answered in place of the one asked for.
+    fallback: Option<Fallback>,
     ended: StepEnd,
     /// Recorded once the turn is stored, so the row links to its message.
     evaluation: Option<NewEvaluation>,
@@ -304,6 +322,7 @@ impl AgentRunner {
         };
         step.model.clone_from(&chat.answerer.model);
         step.provider.clone_from(&chat.answerer.provider);
+        step.fallback.clone_from(&chat.fallback);
         let mut first_token: Option<Duration> = None;
         loop {
             let next = tokio::select! {
@@ -450,6 +469,7 @@ impl AgentRunner {
             agent: run.agent.name.clone(),
             model: state.model.clone(),
             provider: state.provider.clone(),
+            fallback: state.fallback.clone(),
             steps: state.steps,
             prompt_tokens: state.prompt_tokens,
             completion_tokens: state.completion_tokens,
@@ -474,6 +494,7 @@ struct RunState {
     completion_tokens: u32,
     model: Option<String>,
     provider: Option<String>,
+    fallback: Option<Fallback>,
 }
 
 impl RunState {
@@ -487,6 +508,7 @@ impl RunState {
             completion_tokens: 0,
             model: None,
             provider: None,
+            fallback: None,
         }
     }
 
@@ -508,6 +530,7 @@ impl RunState {
         self.completion_tokens = self.completion_tokens.saturating_add(step.completion_tokens);
         self.model = Some(step.model.clone());
         self.provider = Some(step.provider.clone());
+        self.fallback.clone_from(&step.fallback);
     }
 }
 
@@ -520,6 +543,7 @@ impl Step {
             completion_tokens: 0,
             model: String::new(),
             provider: String::new(),
+            fallback: None,
             ended: StepEnd::Finished,
             evaluation: None,
         }
@@ -560,6 +584,8 @@ fn evaluation(
             StepEnd::Failed { message, .. } => Some(message.clone()),
             _ => None,
         },
+        requested: Some(run.target()),
+        fallback: step.fallback.clone(),
     }
 }
 
@@ -569,6 +595,7 @@ fn step_message(run: &AgentRun, step: &Step, status: MessageStatus) -> NewMessag
     message.status = status;
     message.agent = Some(run.agent.name.clone());
     message.model = (!step.model.is_empty()).then(|| step.model.clone());
+    message.fallback.clone_from(&step.fallback);
     message.prompt_tokens = Some(step.prompt_tokens);
     message.completion_tokens = Some(step.completion_tokens);
     if !step.calls.is_empty() {

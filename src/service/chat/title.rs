@@ -46,7 +46,7 @@ async fn ask_model(
     request.max_tokens = 24;
     request.sampling.temperature = 0.0;
     let started = Instant::now();
-    let chat = runner.backend().chat("fast", request).await.ok()?;
+    let chat = runner.backend().chat_named("fast", request).await.ok()?;
     let answered = tokio::time::timeout(TITLE_TIMEOUT, chat.stream.collect()).await;
     let (outcome, answer) = match answered {
         Ok(Ok(answer)) => (EvalOutcome::Success, Some(answer)),
@@ -68,6 +68,8 @@ async fn ask_model(
         completion_tokens: stats.map_or(0, |s| s.completion_tokens),
         outcome,
         error: None,
+        requested: Some("fast".to_owned()),
+        fallback: chat.fallback.clone(),
     };
     if let Err(err) = store.record_evaluation(caller.user_id(), evaluation).await {
         tracing::warn!(%err, "could not record the title call's evaluation");

@@ -85,7 +85,7 @@ impl CompletionService {
         let present: Vec<_> = library
             .list()
             .into_iter()
-            .filter(|info| info.state == FileState::Present && info.role != Some(ModelRole::Embedding))
+            .filter(|info| info.state == FileState::Present && info.main_role() != Some(ModelRole::Embedding))
             .collect();
         let files: Vec<PathBuf> = present
             .iter()
@@ -104,7 +104,7 @@ impl CompletionService {
             .zip(modified.into_iter().chain(std::iter::repeat(None)))
             .map(|(info, modified)| ModelCard {
                 description: None,
-                role: info.role.map(|role| role.as_str().to_owned()),
+                role: info.main_role().map(|role| role.as_str().to_owned()),
                 file: Some(FileFacts {
                     path: library.dir().join(&info.file),
                     size_bytes: info.size_bytes.unwrap_or(0),

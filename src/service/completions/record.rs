@@ -6,18 +6,26 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::domain::{EvalOutcome, NewEvaluation};
+use crate::domain::{EvalOutcome, Fallback, NewEvaluation};
 use crate::engine::EngineError;
 use crate::engine::chat::ChatEvent;
 use crate::service::inference::{Answerer, RoutedChat};
 use crate::store::Store;
 
 /// Watches a routed chat and records it once it ends.
-pub(super) fn recorded(mut routed: RoutedChat, store: Store, user_id: Uuid, started: Instant) -> RoutedChat {
+pub(super) fn recorded(
+    mut routed: RoutedChat,
+    store: Store,
+    user_id: Uuid,
+    requested: &str,
+    started: Instant,
+) -> RoutedChat {
     let mut call = Call {
         store,
         user_id,
         answerer: routed.answerer.clone(),
+        requested: requested.to_owned(),
+        fallback: routed.fallback.clone(),
         started,
         first_token: None,
         recorded: false,
@@ -32,6 +40,7 @@ pub(super) fn record_refusal(store: &Store, user_id: Uuid, target: &str, started
         model: target.to_owned(),
         provider: "none".to_owned(),
         error: Some(error),
+        requested: Some(target.to_owned()),
         ..evaluation(started, None, EvalOutcome::Error)
     };
     spawn_record(store.clone(), user_id, call);
@@ -41,6 +50,8 @@ struct Call {
     store: Store,
     user_id: Uuid,
     answerer: Answerer,
+    requested: String,
+    fallback: Option<Fallback>,
     started: Instant,
     first_token: Option<Duration>,
     recorded: bool,
@@ -70,6 +81,8 @@ impl Call {
             model: self.answerer.model.clone(),
             provider: self.answerer.provider.clone(),
             error,
+            requested: Some(self.requested.clone()),
+            fallback: self.fallback.clone(),
             ..evaluation(self.started, self.first_token, outcome)
         }
     }
@@ -107,6 +120,8 @@ fn evaluation(started: Instant, first_token: Option<Duration>, outcome: EvalOutc
         completion_tokens: 0,
         outcome,
         error: None,
+        requested: None,
+        fallback: None,
     }
 }
 

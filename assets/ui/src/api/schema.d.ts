@@ -170,7 +170,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The agents the caller may use (and, for admins, the agent files that could not be read). */
+        /**
+         * The agents the caller may use, each with the model that would answer it now (and, for
+         *     admins, the agent files that could not be read).
+         * @description `answered_by` says which model answers the agent's role (or named model) now: files
+         *     present, providers enabled and keyed; when its own model cannot, the fallback model that
+         *     would answer in its place (`fallback`, unless `routing.strict`), or why none can (`problem`).
+         */
         get: operations["listAgents"];
         put?: never;
         post?: never;
@@ -642,6 +648,28 @@ export interface paths {
          *     responses.
          */
         post: operations["pullModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the roles a model plays (admins).
+         * @description One model may play several roles. Roles in the list move to this model; roles it had been
+         *     given and that are not in the list go back to the catalog's models. A role the model plays
+         *     as the catalog's model for it cannot be left out: give it to another model instead.
+         */
+        put: operations["setModelRoles"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1192,9 +1220,12 @@ export interface components {
             deleted: string;
             now?: null | components["schemas"]["Agent"];
         };
-        /** @description The agents a caller can use, and the agent files that could not be read. */
+        /**
+         * @description The agents a caller can use with the model that would answer each now, and the agent files
+         *     that could not be read.
+         */
         AgentList: {
-            agents: components["schemas"]["Agent"][];
+            agents: components["schemas"]["ListedAgent"][];
             /** @description Agent files that could not be read (shown to admins only; empty for others). */
             file_problems: components["schemas"]["FileProblem"][];
         };
@@ -1504,6 +1535,15 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        /** @description A model answered in place of the one asked for. */
+        Fallback: {
+            /** @description The model that would have answered it (`qwq-32b`), when one plays the role. */
+            in_place_of?: string | null;
+            /** @description Why it did not (`qwq-32b is not downloaded`). */
+            reason: string;
+            /** @description What was asked for: a role (`reasoning`) or a model name. */
+            requested: string;
+        };
         /** @description A file that could not be used, for the API and the log. */
         FileProblem: {
             error: string;
@@ -1658,6 +1698,10 @@ export interface components {
             label: string;
             points: components["schemas"]["KpiPoint"][];
         };
+        /** @description An agent, and which model would answer it now. */
+        ListedAgent: components["schemas"]["Agent"] & {
+            answered_by?: null | components["schemas"]["RoutePreview"];
+        };
         /** @description A model in memory. */
         LoadedModel: {
             /** Format: int32 */
@@ -1769,6 +1813,7 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             error?: string | null;
+            fallback?: null | components["schemas"]["Fallback"];
             /** Format: uuid */
             id: string;
             model?: string | null;
@@ -1809,7 +1854,13 @@ export interface components {
         ModelFileState: "present" | "partial" | "missing";
         /** @description One model as `models list` shows it. */
         ModelInfo: {
+            catalog_role?: null | components["schemas"]["ModelRole"];
             file: string;
+            /**
+             * @description The roles given to it explicitly (import `--role`, `models role`, the Models page):
+             *     the ones that can be taken back. The others it plays as the catalog's model.
+             */
+            given_roles: components["schemas"]["ModelRole"][];
             name: string;
             origin: components["schemas"]["ModelOrigin"];
             /**
@@ -1817,9 +1868,11 @@ export interface components {
              * @description Bytes already downloaded, when partial.
              */
             partial_bytes?: number | null;
-            /** @description This model is the one that plays its role. */
-            plays_role: boolean;
-            role?: null | components["schemas"]["ModelRole"];
+            /**
+             * @description The roles this model plays now: those given to it, and its catalog role unless that
+             *     was given to another model.
+             */
+            roles: components["schemas"]["ModelRole"][];
             /** @description The expected sha256 (catalog), or the one recorded when the file was written. */
             sha256?: string | null;
             /**
@@ -1852,7 +1905,8 @@ export interface components {
             name: string;
             /** Format: int32 */
             percent?: number | null;
-            role?: null | components["schemas"]["ModelRole"];
+            /** @description The roles it plays. */
+            roles: components["schemas"]["ModelRole"][];
             state: components["schemas"]["ReadyState"];
         };
         /**
@@ -1860,6 +1914,15 @@ export interface components {
          * @enum {string}
          */
         ModelRole: "fast" | "reasoning" | "code" | "embedding";
+        /** @description The roles a model is to play. */
+        ModelRoles: {
+            /**
+             * @description Every role it should play: `fast`, `reasoning`, `code`, `embedding`. Roles it was given
+             *     and that are left out go back to the catalog's models; the others move to it from
+             *     whichever model played them.
+             */
+            roles: components["schemas"]["ModelRole"][];
+        };
         ModelStatus: components["schemas"]["ModelInfo"] & {
             download?: null | components["schemas"]["DownloadStatus"];
             /** @description In memory in this process's engine. */
@@ -2294,11 +2357,44 @@ export interface components {
         ReadyState: "present" | "missing" | "downloading" | "failed";
         /** @enum {string} */
         Role: "admin" | "member";
+        /** @description The outcome of a change of a model's roles. */
+        RoleChange: {
+            /** @description The roles given to it explicitly now. */
+            given_roles: components["schemas"]["ModelRole"][];
+            /** @description The roles that changed hands. */
+            moved: components["schemas"]["RoleMove"][];
+            name: string;
+            /** @description The roles it plays now. */
+            roles: components["schemas"]["ModelRole"][];
+        };
+        /** @description One role changing hands. */
+        RoleMove: {
+            /** @description The model that played it before (`None`: no model did). */
+            from?: string | null;
+            role: components["schemas"]["ModelRole"];
+            /** @description The model that plays it now (`None`: no model does). */
+            to?: string | null;
+        };
+        /**
+         * @description Which model would answer a role or model name now, without running it: files present,
+         *     providers enabled and keyed. Memory and network are not tried.
+         */
+        RoutePreview: {
+            fallback?: null | components["schemas"]["Fallback"];
+            /** @description The model that would answer; `null` when none can. */
+            model?: string | null;
+            /** @description Why no model can answer (when `model` is `null`). */
+            problem?: string | null;
+            provider?: string | null;
+            /** @description The role or model name asked for. */
+            requested: string;
+        };
         /** @description How a run ended: the data of the `done` event. */
         RunSummary: {
             agent: string;
             /** Format: int32 */
             completion_tokens: number;
+            fallback?: null | components["schemas"]["Fallback"];
             /** Format: int64 */
             latency_ms: number;
             /**
@@ -4444,6 +4540,71 @@ export interface operations {
                 };
             };
             /** @description The catalog has no sha256 for it and `allow_unverified` is not set (`unverified_model`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    setModelRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The model's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelRoles"];
+            };
+        };
+        responses: {
+            /** @description The roles it plays now, and the roles that changed hands */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleChange"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            /** @description Not an admin (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such model (`model_not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A role the catalog gives it was left out, or its file is missing (`role_conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An unknown role (`invalid_body`) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -6,7 +6,7 @@ import { ApiError } from '@/api/errors'
 import { buildItems, emptyRun, type LiveRun, type Message } from '@/pages/chat/conversation'
 
 export type ChatSession = Schemas['ChatSession']
-export type Agent = Schemas['Agent']
+export type Agent = Schemas['ListedAgent']
 export type RunSummary = Schemas['RunSummary']
 
 const AUTO = 'auto'
