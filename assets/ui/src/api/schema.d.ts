@@ -869,7 +869,8 @@ export interface paths {
         /**
          * Sends a message and streams the agent's answer.
          * @description Answers with server-sent events: `message` (data: `Message`; the stored prompt first, then
-         *     every stored turn), `token` (data: `TokenData`), `tool_call` (data: `ToolCallData`),
+         *     every stored turn), `token` (data: `TokenData`), `reasoning` (data: `TokenData`: a reasoning
+         *     model's thinking, not part of the answer), `tool_call` (data: `ToolCallData`),
          *     `tool_result` (data: `ToolResultData`), `error` (data: `ErrorBody`, `{code, message}`) when
          *     the run fails, and `done` (data: `RunSummary`) last, after which the stream ends. Closing the
          *     connection stops the model; what it had written is stored marked `interrupted`. Problems
@@ -1946,6 +1947,8 @@ export interface components {
             content: string;
             /** @description Always `assistant`. */
             role: string;
+            /** @description A reasoning model's thinking, apart from the answer. */
+            thinking?: string | null;
             tool_calls?: components["schemas"]["OllamaToolCallBody"][];
         };
         /** @description `think` is accepted and ignored (a model that thinks writes it in its answer). */
@@ -2169,6 +2172,8 @@ export interface components {
         OpenAiAssistantMessage: {
             /** @description Null when the answer only calls tools. */
             content?: string | null;
+            /** @description A reasoning model's thinking, apart from the answer. */
+            reasoning_content?: string | null;
             /** @description Always null. */
             refusal?: string | null;
             /** @description Always `assistant`. */
@@ -5289,7 +5294,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-sent events: `message`, `token`, `tool_call`, `tool_result`, `error`, then `done` */
+            /** @description Server-sent events: `message`, `token`, `reasoning`, `tool_call`, `tool_result`, `error`, then `done` */
             200: {
                 headers: {
                     [name: string]: unknown;
