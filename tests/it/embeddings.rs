@@ -571,6 +571,9 @@ async fn bad_embedding_and_search_input_gets_4xx_with_stable_codes() {
             "{shown}"
         );
     }
+    // A fresh client: the server closes the connection that carried the refused 3 MB body, and
+    // a pooled client could send the next request on it as it closes.
+    let client = app.client();
     let response = client
         .post(app.url("/v1/embeddings"))
         .header("content-type", "application/json")
