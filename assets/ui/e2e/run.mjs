@@ -199,7 +199,12 @@ try {
     await page.getByRole('link', { name: 'New chat' }).click()
     await page.getByRole('heading', { name: 'What can I help with?' }).waitFor()
     await page.getByLabel('Agent').selectOption('e2e-kpis')
-    await page.getByLabel('Message').fill('Use the list_kpis tool.')
+    // The model writes freely and calls tools in its own syntax; a 135M model asked in words
+    // often answers in words, so the message shows the call, which it copies — the lazy grammar
+    // then holds the call to the tool's schema and the tool really runs.
+    await page
+      .getByLabel('Message')
+      .fill('Use the list_kpis tool. Answer exactly: <tool_call>[{"name": "list_kpis", "arguments": {}}]</tool_call>')
     await page.getByLabel('Message').press('Enter')
     const card = page.getByTestId('tool-card').first()
     await card.waitFor({ timeout: MODEL_SECONDS * 1000 })
