@@ -75,6 +75,19 @@ struct RouteRow {
     provider: Provider,
 }
 
+impl From<RouteRow> for ModelRoute {
+    fn from(row: RouteRow) -> Self {
+        Self {
+            model: row.model,
+            role: row.role,
+            context_size: row.context_size,
+            settings: row.model_settings,
+            provider: row.provider,
+            key_ciphertext: row.key_ciphertext,
+        }
+    }
+}
+
 impl Store {
     /// Enabled models named `target` or playing the role `target`, on enabled providers, in
     /// the order the router tries them (provider priority, then name).
@@ -90,17 +103,7 @@ impl Store {
                       limit 32"
                 );
                 let rows: Vec<RouteRow> = sqlx::query_as(&sql).bind(target).fetch_all(conn).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| ModelRoute {
-                        model: row.model,
-                        role: row.role,
-                        context_size: row.context_size,
-                        settings: row.model_settings,
-                        provider: row.provider,
-                        key_ciphertext: row.key_ciphertext,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(ModelRoute::from).collect())
             }
             .boxed()
         })
@@ -121,17 +124,7 @@ impl Store {
                       limit 32"
                 );
                 let rows: Vec<RouteRow> = sqlx::query_as(&sql).fetch_all(conn).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| ModelRoute {
-                        model: row.model,
-                        role: row.role,
-                        context_size: row.context_size,
-                        settings: row.model_settings,
-                        provider: row.provider,
-                        key_ciphertext: row.key_ciphertext,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(ModelRoute::from).collect())
             }
             .boxed()
         })
