@@ -8,6 +8,11 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        // The release tarball carries the runtime libraries a bare machine may lack (libgomp,
+        // llama.cpp's OpenMP) in `lib/` beside the binary; the system's copies serve otherwise.
+        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,$ORIGIN/lib");
+    }
     if std::env::var_os("CARGO_FEATURE_UI").is_some() {
         let root =
             PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

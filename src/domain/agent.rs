@@ -27,6 +27,9 @@ pub struct Agent {
     /// The tools it may call (an allow-list; names as the tool registry knows them).
     pub tools: Vec<String>,
     pub max_steps: u32,
+    /// What the first model call of each answer must do: `auto` (text or a call, as the model
+    /// sees fit), `required` (call one of `tools`) or one tool's name. Later calls are `auto`.
+    pub tool_choice: String,
     /// `None`: the model's default.
     pub temperature: Option<f32>,
     pub system_prompt: String,

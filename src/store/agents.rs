@@ -15,6 +15,7 @@ struct AgentRow {
     model_name: Option<String>,
     tools: Vec<String>,
     max_steps: i32,
+    tool_choice: String,
     temperature: Option<f64>,
     system_prompt: String,
     enabled: bool,
@@ -30,6 +31,7 @@ impl From<AgentRow> for Agent {
             model_name: row.model_name,
             tools: row.tools,
             max_steps: u32::try_from(row.max_steps).unwrap_or(1),
+            tool_choice: row.tool_choice,
             temperature: row.temperature.map(|t| t as f32),
             system_prompt: row.system_prompt,
             enabled: row.enabled,
@@ -38,8 +40,7 @@ impl From<AgentRow> for Agent {
     }
 }
 
-const COLUMNS: &str =
-    "name, description, model_role, model_name, tools, max_steps, temperature, system_prompt, enabled";
+const COLUMNS: &str = "name, description, model_role, model_name, tools, max_steps, tool_choice, temperature, system_prompt, enabled";
 
 impl Store {
     /// The database agents `actor` may see (at most 500).
@@ -98,14 +99,14 @@ async fn upsert(conn: &mut PgConnection, actor: Actor, agent: Agent) -> Result<A
     };
     let sql = format!(
         "insert into public.agents
-            (name, description, model_role, model_name, tools, max_steps, temperature, system_prompt,
-             enabled, source, company_id, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'database',
-                 (select company_id from public.users where id = $10), $10)
+            (name, description, model_role, model_name, tools, max_steps, tool_choice, temperature,
+             system_prompt, enabled, source, company_id, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'database',
+                 (select company_id from public.users where id = $11), $11)
          on conflict (name) do update set
             description = excluded.description, model_role = excluded.model_role,
             model_name = excluded.model_name, tools = excluded.tools, max_steps = excluded.max_steps,
-            temperature = excluded.temperature, system_prompt = excluded.system_prompt,
+            tool_choice = excluded.tool_choice, temperature = excluded.temperature, system_prompt = excluded.system_prompt,
             enabled = excluded.enabled
          returning {COLUMNS}"
     );
@@ -116,6 +117,7 @@ async fn upsert(conn: &mut PgConnection, actor: Actor, agent: Agent) -> Result<A
         .bind(&agent.model_name)
         .bind(&agent.tools)
         .bind(i32::try_from(agent.max_steps).unwrap_or(i32::MAX))
+        .bind(&agent.tool_choice)
         .bind(agent.temperature.map(f64::from))
         .bind(&agent.system_prompt)
         .bind(agent.enabled)

@@ -618,8 +618,19 @@ async fn the_analyst_runs_end_to_end_on_the_real_test_model() {
 
     let done = named(&events, "done")[0];
     assert_eq!(done["model"], "SmolLM2-135M-Instruct.Q4_1", "{done}");
-    assert!(done["steps"].as_u64().unwrap() >= 1);
     assert!(done["completion_tokens"].as_u64().unwrap() > 0);
+    // The analyst's `tool_choice: required`: its answer rests on at least one call of its
+    // tools, which the grammar holds to their schemas even on a 135M model.
+    assert!(done["steps"].as_u64().unwrap() >= 2, "{done}");
+    let calls = named(&events, "tool_call");
+    assert!(!calls.is_empty(), "{events:?}");
+    let analyst_tools = ["list_kpis", "kpi_values", "kpi_vs_target", "sql_query"];
+    assert!(
+        calls
+            .iter()
+            .all(|c| analyst_tools.contains(&c["name"].as_str().unwrap_or(""))),
+        "{calls:?}"
+    );
     // Every tool call the model made was answered, and every answer was stored.
     assert_eq!(
         named(&events, "tool_call").len(),
@@ -734,6 +745,55 @@ async fn the_analyst_answers_which_departments_missed_their_revenue_target_from_
         kpis.contains("Revenue") && !kpis.contains("Globex") && !kpis.contains("Initech"),
         "{kpis}"
     );
+    // The analyst's `tool_choice: required` asks the first call for a tool; later calls are free.
+    let requests = model.requests();
+    assert_eq!(requests[0]["tool_choice"], "required");
+    assert!(requests[1..].iter().all(|r| r.get("tool_choice").is_none()));
+    app.stop().await;
+}
+
+/// An agent whose first step names a tool: the model is asked for that call first, then is free.
+#[tokio::test]
+async fn an_agent_can_name_the_tool_its_first_step_calls() {
+    let model = ScriptedModel::start(vec![call("list_kpis", json!({})), text("We track Revenue.")]).await;
+    let (app, admin, _) = analyst_app().await;
+    model.register(&admin).await;
+    let saved = admin
+        .request(Method::PUT, "/api/v1/agents/kpi-lister")
+        .json(&json!({
+            "model_role": "fast",
+            "tools": ["list_kpis", "kpi_values"],
+            "tool_choice": "list_kpis",
+            "system_prompt": "You list KPIs.",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["tool_choice"], "list_kpis");
+    let refused = admin
+        .request(Method::PUT, "/api/v1/agents/kpi-lister")
+        .json(&json!({ "model_role": "fast", "tools": ["list_kpis"], "tool_choice": "sql_query" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(refused).await.1, "invalid_input");
+
+    let session = new_session(&admin, "kpi-lister").await;
+    let events = say(
+        &admin,
+        &session,
+        json!({"content": "What do we track?", "model": MODEL}),
+    )
+    .await;
+    assert_eq!(named(&events, "done")[0]["status"], "complete", "{events:?}");
+    let requests = model.requests();
+    assert_eq!(
+        requests[0]["tool_choice"],
+        json!({"type": "function", "function": {"name": "list_kpis"}})
+    );
+    assert!(requests[1].get("tool_choice").is_none(), "{}", requests[1]);
     app.stop().await;
 }
 

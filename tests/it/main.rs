@@ -14,6 +14,7 @@ mod embeddings;
 mod engine;
 mod errors;
 mod evals;
+mod first_run;
 mod health;
 mod inference;
 mod keys;

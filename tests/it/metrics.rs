@@ -8,6 +8,7 @@ use agentbox::engine::{ChatMessage, SamplingParams};
 use reqwest::StatusCode;
 
 use crate::engine::test_model;
+use crate::support::serve_process::ServeProcess;
 use crate::support::{Options, TestApp, external_db_url};
 
 /// The value of the first sample whose line starts with `series` (name and labels).
@@ -183,62 +184,11 @@ async fn model_calls_count_tokens_time_to_first_token_and_speed() {
 /// the one made for it), which the answer echoes.
 #[test]
 fn json_logs_carry_the_request_id_of_each_request() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentbox"));
-    command
-        .args([
-            "serve",
-            "--tls",
-            "off",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "off",
-        ])
-        .env_remove("AGENTBOX_CONFIG")
-        .env("AGENTBOX_DATA_DIR", dir.path().join("data"))
-        .env("AGENTBOX_AGENTS_DIR", dir.path().join("agents"))
-        .env("AGENTBOX_MODELS_AUTO_PULL", "false")
-        .env("AGENTBOX_LOG_FORMAT", "json")
-        .env("AGENTBOX_LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    match external_db_url() {
-        Some(url) => command.env("DATABASE_URL", url),
-        None => command.env_remove("DATABASE_URL"),
-    };
-    let mut child = command.spawn().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_mins(2);
-    let next = |until: Instant| {
-        lines
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-            .ok()
-    };
-    let mut url = None;
-    while url.is_none() {
-        let line = next(deadline).expect("serve logs that it is ready");
-        // The embedded database may print lines of its own; agentbox's are JSON.
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "agentbox is ready" {
-            url = event["url"].as_str().map(str::to_owned);
-        }
-    }
-    let url = url.unwrap();
+    let server = ServeProcess::start(dir.path(), &[("AGENTBOX_MODELS_AUTO_PULL", "false")]);
+    let url = server.url.clone();
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     std::io::Write::write_all(
@@ -257,19 +207,13 @@ fn json_logs_carry_the_request_id_of_each_request() {
         "the answer echoes the id: {answer}"
     );
     let mut found = None;
-    while let Some(line) = next(Instant::now() + Duration::from_secs(10)) {
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
+    while let Some(event) = server.next_event(Instant::now() + Duration::from_secs(10)) {
         if event["span"]["request_id"] == "support-ticket-4711" {
             found = Some(event);
             break;
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    server.stop();
     let event = found.expect("a log line with the request id");
     assert_eq!(event["span"]["route"], "/api/v1/sessions", "{event}");
     assert!(

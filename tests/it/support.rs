@@ -1,6 +1,9 @@
 //! `TestApp`: the real platform on port 0 with a fresh database — the embedded one, or a fresh
 //! database on the external server named by `AGENTBOX_TEST_DATABASE_URL`.
 
+pub mod file_server;
+pub mod serve_process;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

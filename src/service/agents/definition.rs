@@ -9,6 +9,9 @@ use crate::domain::{Agent, AgentSource};
 const ROLES: [&str; 3] = ["fast", "reasoning", "code"];
 const MAX_PROMPT_CHARS: usize = 32_000;
 const MAX_TOOLS: usize = 64;
+/// `tool_choice` values besides a tool's name.
+pub const TOOL_CHOICE_AUTO: &str = "auto";
+pub const TOOL_CHOICE_REQUIRED: &str = "required";
 
 /// The settings of an agent, from front matter or an API body.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -23,6 +26,9 @@ pub struct AgentSpec {
     #[serde(default)]
     pub tools: Vec<String>,
     pub max_steps: Option<u32>,
+    /// `auto` (the default), `required` or one of `tools`: what the first model call of each
+    /// answer must do.
+    pub tool_choice: Option<String>,
     pub temperature: Option<f32>,
     /// API bodies carry the prompt here; files carry it as the body after the front matter.
     pub system_prompt: Option<String>,
@@ -88,6 +94,23 @@ pub fn validate(spec: AgentSpec, source: AgentSource) -> Result<Agent, String> {
     if spec.tools.len() > MAX_TOOLS || spec.tools.iter().any(|t| t.trim().is_empty() || t.len() > 128) {
         return Err(format!("tools: at most {MAX_TOOLS} names of 1-128 characters"));
     }
+    let tools: Vec<String> = spec.tools.into_iter().map(|t| t.trim().to_owned()).collect();
+    let tool_choice = spec
+        .tool_choice
+        .map_or_else(|| TOOL_CHOICE_AUTO.to_owned(), |c| c.trim().to_owned());
+    if tool_choice != TOOL_CHOICE_AUTO && tools.is_empty() {
+        return Err(format!(
+            "tool_choice `{tool_choice}`: the agent has no tools to call"
+        ));
+    }
+    if ![TOOL_CHOICE_AUTO, TOOL_CHOICE_REQUIRED].contains(&tool_choice.as_str())
+        && !tools.contains(&tool_choice)
+    {
+        return Err(format!(
+            "tool_choice `{tool_choice}`: auto, required, or one of the agent's tools ({})",
+            tools.join(", ")
+        ));
+    }
     let system_prompt = spec.system_prompt.unwrap_or_default();
     if system_prompt.chars().count() > MAX_PROMPT_CHARS {
         return Err(format!("the system prompt is over {MAX_PROMPT_CHARS} characters"));
@@ -100,8 +123,9 @@ pub fn validate(spec: AgentSpec, source: AgentSource) -> Result<Agent, String> {
         description: spec.description.trim().to_owned(),
         model_role: spec.model_role,
         model_name,
-        tools: spec.tools.into_iter().map(|t| t.trim().to_owned()).collect(),
+        tools,
         max_steps,
+        tool_choice,
         temperature: spec.temperature,
         system_prompt,
         enabled: spec.enabled.unwrap_or(true),
@@ -153,6 +177,14 @@ mod tests {
                 "temperature",
             ),
             ("---\nname: [x\n---\nhi", "front matter"),
+            (
+                "---\nname: x\nmodel_role: fast\ntool_choice: required\n---\nhi",
+                "no tools to call",
+            ),
+            (
+                "---\nname: x\nmodel_role: fast\ntools: [list_kpis]\ntool_choice: sql_query\n---\nhi",
+                "one of the agent's tools (list_kpis)",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse_markdown(text, AgentSource::File).expect_err(text);
@@ -172,6 +204,18 @@ mod tests {
         .expect("parses");
         assert_eq!(agent.system_prompt, "Be kind.");
         assert_eq!(agent.max_steps, 10);
+        assert_eq!(agent.tool_choice, "auto");
         assert!(agent.enabled && agent.tools.is_empty() && agent.model_role.is_none());
+    }
+
+    #[test]
+    fn tool_choice_names_required_or_one_of_the_tools() {
+        for choice in ["required", "kpi_values", " auto "] {
+            let text = format!(
+                "---\nname: x\nmodel_role: fast\ntools: [list_kpis, kpi_values]\ntool_choice: \"{choice}\"\n---\nhi"
+            );
+            let agent = parse_markdown(&text, AgentSource::File).expect("parses");
+            assert_eq!(agent.tool_choice, choice.trim());
+        }
     }
 }

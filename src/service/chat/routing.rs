@@ -129,6 +129,7 @@ mod tests {
             model_name: None,
             tools: tools.iter().map(|t| (*t).to_owned()).collect(),
             max_steps: 5,
+            tool_choice: "auto".into(),
             temperature: None,
             system_prompt: String::new(),
             enabled: true,

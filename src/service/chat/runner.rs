@@ -16,9 +16,11 @@ use uuid::Uuid;
 
 use super::events::{AgentEvent, RunSummary};
 use crate::domain::{Agent, EvalOutcome, Fallback, Identity, MessageStatus, NewEvaluation, NewMessage};
-use crate::engine::chat::{ChatEvent, ChatRequest};
+use crate::engine::chat::{ChatEvent, ChatRequest, ToolUse};
+use crate::engine::grammar::ToolSpec;
 use crate::engine::{ChatMessage, EngineError, SamplingParams, ToolCall};
 use crate::service::ServiceError;
+use crate::service::agents::definition::{TOOL_CHOICE_AUTO, TOOL_CHOICE_REQUIRED};
 use crate::service::inference::{InferenceService, RoutedChat};
 use crate::service::tools::{ToolContext, ToolError, ToolRegistry};
 use crate::store::Store;
@@ -181,9 +183,12 @@ impl AgentRunner {
         };
         let mut conversation = run.conversation.clone();
         let mut seen_calls: HashSet<String> = HashSet::new();
-        for _ in 0..run.agent.max_steps {
+        for step_index in 0..run.agent.max_steps {
             let mut request = ChatRequest::new(conversation.clone());
             request.tools.clone_from(&specs);
+            if step_index == 0 {
+                request.tool_use = first_tool_use(&run.agent, &specs);
+            }
             request.max_tokens = run
                 .max_tokens
                 .map_or(self.limits.max_tokens, |cap| cap.min(self.limits.max_tokens));
@@ -635,6 +640,20 @@ impl From<Result<Value, ToolError>> for ToolAnswer {
                 }
             }
         }
+    }
+}
+
+/// What the first call of an answer must do (the agent's `tool_choice`), among the tools it has
+/// now: a named tool that is missing (its MCP server down) asks for any call; no tools, for none.
+fn first_tool_use(agent: &Agent, specs: &[ToolSpec]) -> ToolUse {
+    if specs.is_empty() {
+        return ToolUse::Auto;
+    }
+    match agent.tool_choice.as_str() {
+        TOOL_CHOICE_AUTO => ToolUse::Auto,
+        TOOL_CHOICE_REQUIRED => ToolUse::Required,
+        name if specs.iter().any(|spec| spec.name == name) => ToolUse::Named(name.to_owned()),
+        _ => ToolUse::Required,
     }
 }
 

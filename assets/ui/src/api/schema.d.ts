@@ -1212,6 +1212,11 @@ export interface components {
              * @description `None`: the model's default.
              */
             temperature?: number | null;
+            /**
+             * @description What the first model call of each answer must do: `auto` (text or a call, as the model
+             *     sees fit), `required` (call one of `tools`) or one tool's name. Later calls are `auto`.
+             */
+            tool_choice: string;
             /** @description The tools it may call (an allow-list; names as the tool registry knows them). */
             tools: string[];
         };
@@ -1246,6 +1251,11 @@ export interface components {
             system_prompt?: string | null;
             /** Format: float */
             temperature?: number | null;
+            /**
+             * @description `auto` (the default), `required` or one of `tools`: what the first model call of each
+             *     answer must do.
+             */
+            tool_choice?: string | null;
             tools?: string[];
         };
         /**
