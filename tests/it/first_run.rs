@@ -3,9 +3,10 @@
 //! a stand-in for the model hub — then over HTTP: `/ready`, the setup page, the first admin, the
 //! first chat answer. Prints the time from start to each.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -15,31 +16,22 @@ use crate::support::file_server::{FileServer, Manners};
 use crate::support::serve_process::ServeProcess;
 use crate::support::{ExternalDb, external_db_url};
 
+const MODEL: &str = "SmolLM2-135M-Instruct";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
     let model = std::fs::read(test_model()).unwrap();
-    let sha256 = hex::encode(Sha256::digest(&model));
-    let size = model.len();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("models.toml");
     let hub = FileServer::start(
-        model,
+        model.clone(),
         Manners {
             ranges: true,
             ..Manners::default()
         },
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    // The built-in catalog's shape, its one chat model served by the stand-in hub.
-    let catalog = dir.path().join("models.toml");
-    std::fs::write(
-        &catalog,
-        format!(
-            "[[model]]\nname = \"SmolLM2-135M-Instruct\"\nrole = \"fast\"\nsource = \"{}\"\n\
-             file = \"SmolLM2-135M-Instruct.Q4_1.gguf\"\nsha256 = \"{sha256}\"\nsize_bytes = {size}\n",
-            hub.url()
-        ),
-    )
-    .unwrap();
+    write_catalog(&catalog, &hub.url(), &model);
     let external = match external_db_url() {
         Some(admin) => Some(ExternalDb::create(&admin).await),
         None => None,
@@ -58,7 +50,7 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
 
     let started = Instant::now();
     let server = ServeProcess::start(dir.path(), &env);
-    let client = reqwest::Client::builder()
+    let client = Client::builder()
         .cookie_store(true)
         .timeout(Duration::from_mins(5))
         .build()
@@ -69,90 +61,14 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
     assert_eq!(ready.status(), StatusCode::OK);
     let ready_at = started.elapsed();
 
-    // The browser's first visit: the app, which asks whether setup is due.
-    let page = client.get(url("/setup")).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    assert!(
-        page.text().await.unwrap().contains("<div id=\"app\""),
-        "the web UI is served"
-    );
-    let state: Value = client
-        .get(url("/api/v1/auth/setup"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(state["setup_needed"], true, "{state}");
-
-    let signed_in = client
-        .post(url("/api/v1/auth/setup"))
-        .json(&json!({
-            "email": "first@example.com",
-            "password": "a long first passphrase",
-            "display_name": "First Admin",
-            "company": "First Company",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), StatusCode::CREATED);
-    let signed_in: Value = signed_in.json().await.unwrap();
-    let csrf = signed_in["csrf_token"].as_str().unwrap().to_owned();
+    let csrf = first_admin(&client, &server.url).await;
     let admin_at = started.elapsed();
 
-    // The model arrives in the background; the Models page shows its progress meanwhile.
-    let deadline = Instant::now() + Duration::from_mins(2);
-    loop {
-        let readiness: Value = client
-            .get(url("/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let state = &readiness["models"][0]["state"];
-        if state == "present" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the model is not pulled: {readiness}");
-        assert_ne!(state, "failed", "{readiness}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_model(&client, &server.url).await;
     let model_at = started.elapsed();
 
-    let session: Value = client
-        .post(url("/api/v1/sessions"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "agent": "assistant" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = session["id"].as_str().expect("a session id");
-    let answer = client
-        .post(url(&format!("/api/v1/sessions/{session}/messages")))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "content": "Hello! What can you do?" }))
-        .send()
-        .await
-        .unwrap();
-    let events = read_events(answer).await;
+    first_answer(&client, &server.url, &csrf).await;
     let answered_at = started.elapsed();
-    let text: String = events
-        .iter()
-        .filter(|(name, _)| name == "token")
-        .filter_map(|(_, data)| data["text"].as_str())
-        .collect();
-    let done = events.iter().find(|(name, _)| name == "done");
-    assert!(done.is_some(), "the answer ends with `done`: {events:?}");
-    assert!(!text.trim().is_empty(), "the first answer has text: {events:?}");
-    assert_eq!(done.unwrap().1["status"], "complete", "{events:?}");
-    assert_eq!(done.unwrap().1["model"], "SmolLM2-135M-Instruct", "{events:?}");
 
     println!(
         "newcomer path from start: /ready {:.1} s, first admin {:.1} s, model pulled {:.1} s, \
@@ -166,4 +82,110 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
     if let Some(db) = external {
         db.drop_db().await;
     }
+}
+
+/// The built-in catalog's shape, its one chat model served by the stand-in hub.
+fn write_catalog(path: &Path, source: &str, model: &[u8]) {
+    let sha256 = hex::encode(Sha256::digest(model));
+    let size = model.len();
+    std::fs::write(
+        path,
+        format!(
+            "[[model]]\nname = \"{MODEL}\"\nrole = \"fast\"\nsource = \"{source}\"\n\
+             file = \"{MODEL}.Q4_1.gguf\"\nsha256 = \"{sha256}\"\nsize_bytes = {size}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The browser's first visit: the app, which asks whether setup is due, then the setup form.
+/// Returns the admin's CSRF token (the session is in the client's cookies).
+async fn first_admin(client: &Client, base: &str) -> String {
+    let page = client.get(format!("{base}/setup")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text().await.unwrap().contains("<div id=\"app\""),
+        "the web UI is served"
+    );
+    let state: Value = client
+        .get(format!("{base}/api/v1/auth/setup"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["setup_needed"], true, "{state}");
+    let signed_in = client
+        .post(format!("{base}/api/v1/auth/setup"))
+        .json(&json!({
+            "email": "first@example.com",
+            "password": "a long first passphrase",
+            "display_name": "First Admin",
+            "company": "First Company",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let signed_in: Value = signed_in.json().await.unwrap();
+    signed_in["csrf_token"].as_str().unwrap().to_owned()
+}
+
+/// The model arrives in the background (the Models page shows its progress meanwhile).
+async fn wait_for_model(client: &Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let readiness: Value = client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let state = &readiness["models"][0]["state"];
+        if state == "present" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the model is not pulled: {readiness}");
+        assert_ne!(state, "failed", "{readiness}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A new conversation with the default agent, answered by the pulled model.
+async fn first_answer(client: &Client, base: &str, csrf: &str) {
+    let session: Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({ "agent": "assistant" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = session["id"].as_str().expect("a session id");
+    let answer = client
+        .post(format!("{base}/api/v1/sessions/{session}/messages"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({ "content": "Hello! What can you do?" }))
+        .send()
+        .await
+        .unwrap();
+    let events = read_events(answer).await;
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "token")
+        .filter_map(|(_, data)| data["text"].as_str())
+        .collect();
+    let done = &events
+        .iter()
+        .find(|(name, _)| name == "done")
+        .unwrap_or_else(|| panic!("the answer ends with `done`: {events:?}"))
+        .1;
+    assert_eq!(done["status"], "complete", "{events:?}");
+    assert_eq!(done["model"], MODEL, "{events:?}");
+    assert!(!text.trim().is_empty(), "the first answer has text: {events:?}");
 }

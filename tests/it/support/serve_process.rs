@@ -65,7 +65,10 @@ impl ServeProcess {
         while process.url.is_empty() {
             let event = process.next_event(deadline).expect("serve logs that it is ready");
             if event["message"] == "agentbox is ready" {
-                process.url = event["url"].as_str().unwrap_or_default().to_owned();
+                event["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .clone_into(&mut process.url);
             }
         }
         process
