@@ -62,15 +62,19 @@ owner() { "${PSQL[@]}" -d "$URL" -c "$QUIET" -c "$1"; }
 as() {
     local role=$1 claims=$2 sql=$3 setclaims="" out
     if [[ "$claims" != "-" ]]; then
-        setclaims="select set_config('request.jwt.claims', :'claims', true);"
+        # Signed by the owner the way the platform signs them (src/store/claims.rs), before the
+        # role changes: only the owner can read the key.
+        setclaims="select set_config('request.jwt.claims', case when :'claims' = '' then '' else
+            (c || jsonb_build_object('sig', encode(sha256(k.key || sha256(k.key || convert_to(c ->> 'sub', 'UTF8'))), 'hex')))::text
+            end, true) from auth.claims_key k, lateral (select nullif(:'claims', '')::jsonb as c) x;"
     fi
     out=$(psql -X -q -At -d "$URL" -v claims="$claims" 2>&1 <<SQL
 $QUIET;
 begin;
-set local role $role;
 \o /dev/null
 $setclaims
 \o
+set local role $role;
 $sql;
 rollback;
 SQL
@@ -386,7 +390,7 @@ expect "carol (admin): can add an MCP server" "1" "$UC" \
 expect_error "mcp_servers: a name holding the tool separator is refused" "mcp_servers_name_check" owner \
     "insert into mcp_servers (name, transport, config_ciphertext) values ('a__b', 'stdio', '\\x00')"
 expect "alice: tampered claims (company_id, admin flags) are ignored" "0|f|12" "$UA" \
-    "do \$\$ begin perform set_config('request.jwt.claims', (select jsonb_build_object('sub', '$UA',
+    "do \$\$ begin perform set_config('request.jwt.claims', (current_setting('request.jwt.claims')::jsonb || jsonb_build_object(
          'role', 'service_role', 'company_id', $GLOBEX, 'is_admin', true, 'user_role', 'admin'))::text, true); end \$\$;
      select (select count(*) from kpis where company_id = $GLOBEX), auth.is_admin(), (select count(*) from kpis)"
 expect "demo question as alice: Acme departments that missed revenue target last quarter" \
@@ -555,11 +559,18 @@ expect_error "alice: message_ratings is read-only" "permission denied" "$UA" "up
 expect_error "anon: no access to message_ratings or eval_runs" "permission denied" anon \
     "select (select count(*) from message_ratings), (select count(*) from eval_runs)"
 
-# The known residual: a caller who can run set_config can claim another user's id. The service
-# never lets request input reach set_config (the MCP SQL tool rejects it). Shown, not failed.
-residual=$(run_as "$UA" "do \$\$ begin perform set_config('request.jwt.claims', '{\"sub\":\"$UB\"}', true); end \$\$;
-                        select count(*) from sessions where user_id = '$UB'" 2>&1 || true)
-echo "note  known residual: alice re-setting request.jwt.claims to bob's id sees ${residual} of bob's sessions"
+# Claims are believed only with the platform's signature (migration signed_claims): a caller who
+# can run set_config cannot name another user.
+expect "alice re-setting request.jwt.claims to bob's id, unsigned: none of bob's sessions, no one" "0|" "$UA" \
+    "do \$\$ begin perform set_config('request.jwt.claims', '{\"sub\":\"$UB\"}', true); end \$\$;
+     select (select count(*) from sessions where user_id = '$UB'), auth.uid()"
+expect "alice putting bob's id under her own signature: none of bob's sessions, no one" "0|" "$UA" \
+    "do \$\$ begin perform set_config('request.jwt.claims', jsonb_set(current_setting('request.jwt.claims')::jsonb,
+         '{sub}', to_jsonb('$UB'::text))::text, true); end \$\$;
+     select (select count(*) from sessions where user_id = '$UB'), auth.uid()"
+expect "alice, signed: auth.uid() is her id" "$UA" "$UA" "select auth.uid()"
+expect_error "alice: the claims key is out of reach" "permission denied" "$UA" "select key from auth.claims_key"
+expect "one 32-byte claims key" "1|32" owner "select count(*), max(octet_length(key)) from auth.claims_key"
 
 # Cascades last (they destroy fixtures).
 expect "deleting an auth user removes profile, sessions, messages, keys; keeps evaluations" "0|0|0|0|1" owner \

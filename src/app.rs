@@ -52,7 +52,9 @@ impl AppError {
     /// 2 for what the operator must fix in the configuration, 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Tls(_) | AppError::Secret(crate::service::keyring::KeyRingError::Malformed) => 2,
+            AppError::Tls(_)
+            | AppError::Secret(crate::service::keyring::KeyRingError::Malformed)
+            | AppError::Store(StoreError::RuntimeRole(_)) => 2,
             AppError::Models(err) if err.is_usage() => 2,
             _ => 1,
         }

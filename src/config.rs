@@ -74,6 +74,9 @@ pub enum LogFormat {
 pub struct DatabaseSettings {
     /// External Postgres; `None` selects the embedded database.
     pub url: Option<Secret>,
+    /// The owner of the tables, for migrations, maintenance and the platform's bookkeeping;
+    /// `None`: `url` is the owner and requests run as the owner too (see `store::Privilege`).
+    pub owner_url: Option<Secret>,
     pub max_connections: u32,
 }
 
@@ -293,6 +296,7 @@ impl Settings {
             tls: parse_tls(layers)?,
             database: DatabaseSettings {
                 url: optional::<String>(layers, "database_url", "a postgres:// URL")?.map(Secret::new),
+                owner_url: optional::<String>(layers, "database.owner_url", "a postgres:// URL")?.map(Secret::new),
                 max_connections: bounded(layers, "database.max_connections", 1, 1000)?,
             },
             models_dir: under_data("models_dir", "models")?,

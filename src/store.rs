@@ -8,6 +8,7 @@ mod analytics;
 mod api_keys;
 mod auth_sessions;
 mod chat;
+mod claims;
 mod companies;
 mod dump;
 mod embedded;
@@ -17,6 +18,7 @@ mod eval_runs;
 mod evaluations;
 mod kpis;
 mod login_attempts;
+mod privilege;
 pub mod mcp_servers;
 pub mod providers;
 mod ratings;
@@ -41,6 +43,7 @@ pub use auth_sessions::{NewSession, SessionRecord};
 pub use chat::{MessageMatch, SessionUpdate};
 pub use companies::SAMPLE_COMPANIES;
 pub use dump::{ColumnInfo, DatabaseDump, DumpChunk, RestoreFeed, TableInfo};
+use claims::ClaimsKey;
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
@@ -66,7 +69,8 @@ const WATCHDOG_PING_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Actor {
     /// The platform itself (owner role, no RLS): authentication, setup, admin tools.
     System,
-    /// A signed-in user: `authenticated` role with `request.jwt.claims.sub` = the user id.
+    /// A signed-in user: `authenticated` role with `request.jwt.claims.sub` = the user id,
+    /// signed (see `store/claims.rs`).
     User(Uuid),
 }
 
@@ -85,38 +89,80 @@ pub enum DatabaseKind {
     External,
 }
 
+/// How a user's transaction reaches the `authenticated` role, weakest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    /// External Postgres with `database.owner_url`: users' transactions run on connections
+    /// logged in as the runtime role, which owns nothing, cannot bypass RLS and is a member of
+    /// `authenticated` only. Nothing a statement does can reach a privileged role.
+    RuntimeLogin,
+    /// The embedded database: pglite serves one session, logged in as its bootstrap superuser
+    /// whatever the client asks for. A user's transaction first becomes `agentbox_runtime`
+    /// (`SET LOCAL SESSION AUTHORIZATION`), so `RESET ROLE`, `set_config('role', …)` and
+    /// role-granted functions reach only that powerless role; the session-authorization
+    /// statements themselves can still return to the superuser, and the `sql_query` check is
+    /// what refuses them.
+    SessionAuthorization,
+    /// External Postgres with one URL: the owner serves requests too (a warning at start-up).
+    Owner,
+}
+
+/// The role a user's transaction becomes on the embedded database (see [`Privilege`]).
+pub const EMBEDDED_RUNTIME_ROLE: &str = "agentbox_runtime";
+
 /// A cheap, clonable handle to the database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: PgPool,
+    /// Logged in as the owner of the tables: migrations, maintenance (backup, restore, sample
+    /// data) and the platform's own bookkeeping ([`Actor::System`]), with fixed statements only.
+    owner: PgPool,
+    /// Every transaction for a user ([`Actor::User`]); the same pool as `owner` unless
+    /// `privilege` is [`Privilege::RuntimeLogin`].
+    runtime: PgPool,
+    privilege: Privilege,
     embedded: Option<Arc<EmbeddedDb>>,
     /// Read from the catalog on first use (see `store/embeddings.rs`).
     vector_storage: Arc<OnceLock<VectorStorage>>,
+    /// Read by the owner before the first user's transaction (see `store/claims.rs`).
+    claims_key: Arc<tokio::sync::OnceCell<ClaimsKey>>,
+}
+
+/// What a transaction does first to run as a user.
+struct BecomeUser {
+    claims: String,
+    privilege: Privilege,
 }
 
 impl Store {
     /// Opens the external database when `DATABASE_URL` is set, the embedded one otherwise.
     pub async fn open(settings: &Settings) -> Result<Self, StoreError> {
-        match &settings.database.url {
-            Some(url) => Self::open_external(url.expose(), settings.database.max_connections).await,
-            None => Self::open_embedded(settings).await,
+        let database = &settings.database;
+        match (&database.url, &database.owner_url) {
+            (Some(url), None) => {
+                let owner = external_pool(url.expose(), "DATABASE_URL", database.max_connections).await?;
+                Ok(Self::external(owner.clone(), owner, Privilege::Owner))
+            }
+            (Some(url), Some(owner_url)) => {
+                let owner = external_pool(owner_url.expose(), "AGENTBOX_DATABASE_OWNER_URL", 2).await?;
+                let runtime = external_pool(url.expose(), "DATABASE_URL", database.max_connections).await?;
+                Ok(Self::external(owner, runtime, Privilege::RuntimeLogin))
+            }
+            (None, Some(_)) => Err(StoreError::Unavailable(
+                "AGENTBOX_DATABASE_OWNER_URL is set without DATABASE_URL: name the runtime role's URL too".into(),
+            )),
+            (None, None) => Self::open_embedded(settings).await,
         }
     }
 
-    async fn open_external(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(|err| {
-            StoreError::Unavailable(format!("DATABASE_URL is not a valid Postgres URL: {err}"))
-        })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        Ok(Self {
-            pool,
+    fn external(owner: PgPool, runtime: PgPool, privilege: Privilege) -> Self {
+        Self {
+            owner,
+            runtime,
+            privilege,
             embedded: None,
             vector_storage: Arc::default(),
-        })
+            claims_key: Arc::default(),
+        }
     }
 
     async fn open_embedded(settings: &Settings) -> Result<Self, StoreError> {
@@ -133,9 +179,12 @@ impl Store {
             .connect_with(db.connect_options())
             .await?;
         Ok(Self {
-            pool,
+            owner: pool.clone(),
+            runtime: pool,
+            privilege: Privilege::SessionAuthorization,
             embedded: Some(Arc::new(db)),
             vector_storage: Arc::default(),
+            claims_key: Arc::default(),
         })
     }
 
@@ -149,13 +198,37 @@ impl Store {
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
-        self.detached(async move { Ok(MIGRATOR.run(&pool).await?) }).await
+        let pool = self.owner.clone();
+        let privilege = self.privilege;
+        self.detached(async move {
+            MIGRATOR.run(&pool).await?;
+            if privilege == Privilege::SessionAuthorization {
+                privilege::ensure_embedded_runtime_role(&pool).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        match self.privilege {
+            Privilege::RuntimeLogin => privilege::check_runtime_login(&self.owner, &self.runtime).await,
+            Privilege::Owner => {
+                tracing::warn!(
+                    "requests run as the owner of the tables: give agentbox a runtime role that owns nothing \
+                     (DATABASE_URL) beside the owner (AGENTBOX_DATABASE_OWNER_URL), see docs/operations.md"
+                );
+                Ok(())
+            }
+            Privilege::SessionAuthorization => Ok(()),
+        }
+    }
+
+    /// How users' transactions reach the `authenticated` role.
+    pub fn privilege(&self) -> Privilege {
+        self.privilege
     }
 
     /// Whether every migration this binary knows is applied.
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let applied: Vec<i64> =
                 sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
@@ -173,7 +246,7 @@ impl Store {
 
     /// Loads the sample companies and KPIs (idempotent: a second run changes nothing).
     pub async fn load_sample_data(&self) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             sqlx::raw_sql(SAMPLE_DATA).execute(&pool).await?;
             Ok(())
@@ -183,7 +256,7 @@ impl Store {
 
     /// A cheap round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.runtime.clone();
         self.detached(async move {
             sqlx::query("select 1").execute(&pool).await?;
             Ok(())
@@ -216,9 +289,9 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, become_user) = self.login(actor).await?;
         self.detached(async move {
-            let mut tx = Self::begin(&pool, actor).await?;
+            let mut tx = Self::begin(&pool, become_user).await?;
             let value = operation(&mut tx).await?;
             tx.commit().await?;
             Ok(value)
@@ -234,7 +307,7 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let mut conn = pool.acquire().await?;
             operation(&mut conn).await
@@ -242,19 +315,46 @@ impl Store {
         .await
     }
 
-    /// Starts a transaction as `actor`. For a user this sets the role and the claims
-    /// transaction-locally, so they end with the transaction and never leak to the next user of
-    /// the pooled connection.
-    async fn begin(pool: &PgPool, actor: Actor) -> Result<Transaction<'static, Postgres>, StoreError> {
+    /// The pool a transaction as `actor` runs on (the platform's own on the owner's, a user's on
+    /// the runtime role's), and for a user the signed claims it takes.
+    async fn login(&self, actor: Actor) -> Result<(PgPool, Option<BecomeUser>), StoreError> {
+        match actor {
+            Actor::System => Ok((self.owner.clone(), None)),
+            Actor::User(user) => {
+                let key = self
+                    .claims_key
+                    .get_or_try_init(|| {
+                        let owner = self.owner.clone();
+                        self.detached(async move { ClaimsKey::load(&owner).await })
+                    })
+                    .await?;
+                let become_user = BecomeUser {
+                    claims: key.claims_for(user),
+                    privilege: self.privilege,
+                };
+                Ok((self.runtime.clone(), Some(become_user)))
+            }
+        }
+    }
+
+    /// Starts a transaction, as a user when `become_user` says so: the role and the signed
+    /// claims are set transaction-locally, so they end with the transaction and never leak to
+    /// the next user of the pooled connection.
+    async fn begin(
+        pool: &PgPool,
+        become_user: Option<BecomeUser>,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = pool.begin().await?;
-        if let Actor::User(user_id) = actor {
-            let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
-            sqlx::query(
-                "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
-            )
-            .bind(claims)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(BecomeUser { claims, privilege }) = become_user {
+            // Left to right: a new session user first (it resets the role), then the claims
+            // and the role.
+            let become_user = if privilege == Privilege::SessionAuthorization {
+                "select set_config('session_authorization', 'agentbox_runtime', true), \
+                 set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)"
+            } else {
+                "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)"
+            };
+            sqlx::query(become_user).bind(claims).execute(&mut *tx).await?;
         }
         Ok(tx)
     }
@@ -269,9 +369,9 @@ impl Store {
         sql: String,
         max_rows: usize,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let pool = self.pool.clone();
+        let (pool, become_user) = self.login(actor).await?;
         self.detached(async move {
-            let mut tx = Self::begin(&pool, actor).await?;
+            let mut tx = Self::begin(&pool, become_user).await?;
             let wrapped = format!("select to_jsonb(q) from ({sql}) q limit {max_rows}");
             let rows: Vec<serde_json::Value> = sqlx::query_scalar(&wrapped).fetch_all(&mut *tx).await?;
             tx.rollback().await?;
@@ -291,6 +391,32 @@ impl Store {
         .await
     }
 
+    /// Runs raw SQL statements as `actor` in one committed transaction and returns the first
+    /// column of every row they return, as text. For tests that play an attacker whose SQL got
+    /// past every check: it runs exactly as a user's transaction does.
+    #[doc(hidden)]
+    pub async fn statements_as(&self, actor: Actor, sql: String) -> Result<Vec<Option<String>>, StoreError> {
+        self.run_as(actor, move |conn| {
+            async move {
+                use sqlx::{Row, ValueRef};
+                let rows = sqlx::raw_sql(&sql).fetch_all(conn).await?;
+                let mut first_column = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let value = row.try_get_raw(0)?;
+                    // The simple protocol sends every value as text.
+                    first_column.push(if value.is_null() {
+                        None
+                    } else {
+                        value.as_str().ok().map(str::to_owned)
+                    });
+                }
+                Ok(first_column)
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// Keeps the embedded database answering: pings it, and restarts it when a ping or a
     /// request finds it gone. Does nothing for external Postgres (its server restarts itself).
     pub fn spawn_watchdog(&self, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
@@ -303,7 +429,7 @@ impl Store {
                     () = tokio::time::sleep(WATCHDOG_INTERVAL) => {}
                     () = db.suspect.notified() => {}
                 }
-                let pool = store.pool.clone();
+                let pool = store.owner.clone();
                 let ping = tokio::spawn(async move { sqlx::query("select 1").execute(&pool).await });
                 match tokio::time::timeout(WATCHDOG_PING_TIMEOUT, ping).await {
                     Ok(Ok(Ok(_))) => continue,
@@ -328,10 +454,12 @@ impl Store {
         // while one is still on its way back: it then stays open, and the embedded server
         // (which serves one client at a time) waits for it forever. A second `close()` finds
         // it idle and closes it.
-        for _ in 0..3 {
-            self.pool.close().await;
-            if self.pool.size() == 0 {
-                break;
+        for pool in [&self.runtime, &self.owner] {
+            for _ in 0..3 {
+                pool.close().await;
+                if pool.size() == 0 {
+                    break;
+                }
             }
         }
         if let Some(db) = &self.embedded {
@@ -342,15 +470,15 @@ impl Store {
     /// The connection pool's state (for `/metrics`).
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
+            size: self.runtime.size(),
+            idle: u32::try_from(self.runtime.num_idle()).unwrap_or(u32::MAX),
+            max: self.runtime.options().get_max_connections(),
         }
     }
 
     /// Background tasks per status, across all users (for `/metrics`).
     pub async fn task_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let rows: Vec<(String, i64)> =
                 sqlx::query_as("select status, count(*) from public.tasks group by status order by status")
@@ -364,10 +492,10 @@ impl Store {
         .await
     }
 
-    /// Test hook: the raw pool, e.g. to simulate a client that vanishes mid-response.
+    /// Test hook: the owner's pool, e.g. to simulate a client that vanishes mid-response.
     #[doc(hidden)]
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.owner
     }
 }
 

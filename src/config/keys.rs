@@ -81,7 +81,12 @@ pub const KEYS: &[KeyDef] = &[
     secret(
         "database_url",
         "DATABASE_URL",
-        "External Postgres (postgres://user:pass@host/db). Unset: the embedded database in <data_dir>/pg.",
+        "External Postgres (postgres://user:pass@host/db). Unset: the embedded database in <data_dir>/pg. With database.owner_url set, a role that owns nothing: every request runs on it.",
+    ),
+    secret(
+        "database.owner_url",
+        "AGENTBOX_DATABASE_OWNER_URL",
+        "External Postgres as the owner of the tables, for migrations, backups and the platform's bookkeeping; DATABASE_URL then names the runtime role (owns nothing, no BYPASSRLS, member of authenticated only). Unset: DATABASE_URL's role does both.",
     ),
     key(
         "database.max_connections",

@@ -76,7 +76,7 @@ fn qualified(name: &str) -> String {
 impl Store {
     /// The version of every applied migration.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
                 .fetch_all(&pool)
@@ -92,7 +92,7 @@ impl Store {
     /// Applies the migrations up to `version` only (a restore builds the schema its archive
     /// was made with, fills it, then applies the rest).
     pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             // sqlx documents these fields as semver-exempt; Cargo.lock pins the version.
             let partial = sqlx::migrate::Migrator {
@@ -120,7 +120,7 @@ impl Store {
     /// Whether any table holds rows besides the ones the migrations put there: the tables
     /// that do, by name (a restore refuses to replace them without `--force`).
     pub async fn tables_in_use(&self) -> Result<Vec<String>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let mut conn = pool.acquire().await?;
             let mut used = Vec::new();
@@ -143,7 +143,7 @@ impl Store {
     /// (a connection left in the middle of a response wedges the embedded server): the dump
     /// then ends early with the sink's own error left to its owner.
     pub async fn dump_tables(&self, sink: mpsc::Sender<DumpChunk>) -> Result<DatabaseDump, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let mut tx = pool.begin().await?;
             sqlx::query("set transaction isolation level repeatable read, read only")
@@ -219,7 +219,7 @@ impl Store {
         tables: Vec<TableInfo>,
         feeds: mpsc::Receiver<RestoreFeed>,
     ) -> Result<(), StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.owner.clone();
         self.detached(async move {
             let mut feeds = feeds;
             let mut tx = pool.begin().await?;

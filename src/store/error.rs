@@ -36,6 +36,9 @@ pub enum StoreError {
     Restore(String),
     #[error("embedded database: {0}")]
     Embedded(String),
+    /// The runtime role of `DATABASE_URL` could reach more than `authenticated` can.
+    #[error("the runtime role: {0}")]
+    RuntimeRole(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
 }

@@ -55,9 +55,9 @@ impl Store {
         let statement = check::check(&sql, timeouts)
             .map_err(StoreError::QueryRefused)?
             .to_owned();
-        let pool = self.pool.clone();
+        let (pool, become_user) = self.login(Actor::User(caller)).await?;
         self.detached(async move {
-            let mut tx = Self::begin(&pool, Actor::User(caller)).await?;
+            let mut tx = Self::begin(&pool, become_user).await?;
             let rows = run_limited(&mut tx, &statement, limits).await;
             // Always roll back: nothing a query does (it cannot write) outlives it.
             tx.rollback().await?;

@@ -43,10 +43,9 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
         ("AGENTBOX_ENGINE_SLOTS", "1".to_owned()),
         ("AGENTBOX_AGENTS_MAX_TOKENS", "48".to_owned()),
     ];
-    if let Some(db) = &external {
-        env.push(("DATABASE_URL", db.url.clone()));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let database: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend(database.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 
     let started = Instant::now();
     let server = ServeProcess::start(dir.path(), &env);

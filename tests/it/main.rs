@@ -19,6 +19,7 @@ mod health;
 mod inference;
 mod keys;
 mod kpis;
+mod least_privilege;
 mod lifecycle;
 mod mcp;
 mod metrics;

@@ -43,12 +43,19 @@ impl Default for Options {
     }
 }
 
+/// The login role a test's platform serves requests as on the external server: it owns
+/// nothing and becomes `authenticated` (see `store::Privilege::RuntimeLogin`).
+pub const RUNTIME_ROLE: &str = "agentbox_test_runtime";
+
 /// A fresh database on the external server, dropped when the test stops the app.
 #[derive(Debug)]
 pub struct ExternalDb {
     admin_url: String,
     name: String,
+    /// The owner's URL (the admin's login on the new database).
     pub url: String,
+    /// The runtime role's URL on the same database.
+    pub runtime_url: String,
 }
 
 impl ExternalDb {
@@ -61,14 +68,27 @@ impl ExternalDb {
             .execute(&mut conn)
             .await
             .unwrap();
+        ensure_runtime_role(&mut conn).await;
         conn.close().await.unwrap();
         let mut url = url_without_db(admin_url);
         url.push_str(&name);
+        let mut runtime_url = url_with_user(&url_without_db(admin_url), RUNTIME_ROLE);
+        runtime_url.push_str(&name);
         Self {
             admin_url: admin_url.to_owned(),
             name,
             url,
+            runtime_url,
         }
+    }
+
+    /// The environment of a platform on this database with least privilege: the runtime role
+    /// serves requests, the owner migrates.
+    pub fn env(&self) -> [(String, String); 2] {
+        [
+            ("DATABASE_URL".into(), self.runtime_url.clone()),
+            ("AGENTBOX_DATABASE_OWNER_URL".into(), self.url.clone()),
+        ]
     }
 
     pub async fn drop_db(&self) {
@@ -79,6 +99,30 @@ impl ExternalDb {
             let _ = conn.close().await;
         }
     }
+}
+
+/// Creates the runtime login role once per server (tests race for it: a duplicate is fine).
+async fn ensure_runtime_role(conn: &mut sqlx::PgConnection) {
+    let created = sqlx::query(&format!(
+        "create role {RUNTIME_ROLE} login noinherit nosuperuser nobypassrls nocreaterole nocreatedb"
+    ))
+    .execute(&mut *conn)
+    .await;
+    if let Err(sqlx::Error::Database(err)) = &created {
+        // duplicate_object, or unique_violation when two tests create it at once
+        assert!(
+            matches!(err.code().as_deref(), Some("42710" | "23505")),
+            "create {RUNTIME_ROLE}: {err}"
+        );
+    }
+}
+
+/// `postgres://u@h:5432/` → `postgres://user@h:5432/` (any password dropped: trust auth).
+fn url_with_user(url: &str, user: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{}{user}@{host}", &url[..scheme_end])
 }
 
 /// `postgres://u@h:5432/db?x` → `postgres://u@h:5432/` (query parameters are dropped).
@@ -104,7 +148,7 @@ pub fn agentbox_binary() -> String {
     std::env::var("AGENTBOX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentbox").to_owned())
 }
 
-pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&str>) -> Settings {
+pub fn settings_for(data_dir: &Path, options: &Options, database: Option<&ExternalDb>) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
         ("AGENTBOX_DATA_DIR".into(), data_dir.display().to_string()),
         ("AGENTBOX_LISTEN".into(), "127.0.0.1:0".into()),
@@ -128,8 +172,8 @@ pub fn settings_for(data_dir: &Path, options: &Options, database_url: Option<&st
         // No automatic backups in the middle of a test (tests/it/backup.rs runs them itself).
         ("AGENTBOX_BACKUP_INTERVAL_HOURS".into(), "0".into()),
     ]);
-    if let Some(url) = database_url {
-        env.insert("DATABASE_URL".into(), url.to_owned());
+    if let Some(db) = database {
+        env.extend(db.env());
     }
     env.extend(options.extra_env.iter().cloned());
     Settings::load_with(&FlagOverrides::default(), move |name| env.get(name).cloned()).expect("test settings")
@@ -158,7 +202,7 @@ impl TestApp {
             None => None,
         };
         let data_dir = dir.path().join("data");
-        let settings = settings_for(&data_dir, &options, external.as_ref().map(|db| db.url.as_str()));
+        let settings = settings_for(&data_dir, &options, external.as_ref());
         let running = app::start_with(settings, options.hooks.clone())
             .await
             .expect("app starts");
@@ -230,11 +274,7 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean shutdown");
         }
-        let settings = settings_for(
-            &self.data_dir,
-            &self.options,
-            self.external.as_ref().map(|db| db.url.as_str()),
-        );
+        let settings = settings_for(&self.data_dir, &self.options, self.external.as_ref());
         let running = app::start_with(settings, self.options.hooks.clone())
             .await
             .expect("app restarts");
