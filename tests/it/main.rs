@@ -10,6 +10,7 @@ mod chat;
 mod cli;
 mod compat;
 mod compat_clients;
+mod crash_safety;
 mod embeddings;
 mod engine;
 mod errors;

@@ -87,6 +87,12 @@ impl ServeProcess {
         }
     }
 
+    /// SIGKILL: no shutdown, no flush — what a crash or an OOM kill leaves.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then waits for the exit.
     pub fn stop(mut self) {
         let _ = Command::new("kill")
