@@ -48,6 +48,7 @@ use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
 pub use kpis::KpiFilter;
+pub use login_attempts::LoginTurn;
 pub use ratings::RatingChange;
 pub use read_only_sql::QueryLimits;
 pub use tasks::CancelOutcome;
@@ -143,7 +144,10 @@ impl Store {
                 Ok(Self::external(owner.clone(), owner, Privilege::Owner))
             }
             (Some(url), Some(owner_url)) => {
-                let owner = external_pool(owner_url.expose(), "AGENTBOX_DATABASE_OWNER_URL", 2).await?;
+                // The owner serves every request too (its sign-in lookup), so both pools may grow
+                // to the limit; idle connections close after sqlx's idle timeout.
+                let owner =
+                    external_pool(owner_url.expose(), "AGENTBOX_DATABASE_OWNER_URL", database.max_connections).await?;
                 let runtime = external_pool(url.expose(), "DATABASE_URL", database.max_connections).await?;
                 Ok(Self::external(owner, runtime, Privilege::RuntimeLogin))
             }
@@ -497,6 +501,18 @@ impl Store {
     pub fn pool(&self) -> &PgPool {
         &self.owner
     }
+}
+
+/// A pool on external Postgres at `url`, which the error names by `setting` when it is wrong.
+async fn external_pool(url: &str, setting: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|err| StoreError::Unavailable(format!("{setting} is not a valid Postgres URL: {err}")))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?)
 }
 
 /// `NotFound` when a statement meant for one row (an update or delete by key) touched none.

@@ -92,7 +92,7 @@ pub const KEYS: &[KeyDef] = &[
         "database.max_connections",
         "AGENTBOX_DATABASE_MAX_CONNECTIONS",
         Some("16"),
-        "Pool size for external Postgres (the embedded database always uses one connection).",
+        "Pool size for external Postgres, per role with database.owner_url (the embedded database always uses one connection).",
     ),
     key(
         "models_dir",

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 
 use super::companies::{CompanyChoice, chosen_company};
 use super::error::NotFoundAs;
 use super::{ServiceError, secrets, validate};
 use crate::config::AuthSettings;
 use crate::domain::{ApiKey, Credential, Identity, KeyScope, NewApiKey, Role, SetupState, User};
-use crate::store::{Actor, NewKeyRecord, NewSession, NewUser, Store};
+use crate::store::{Actor, LoginTurn, NewKeyRecord, NewSession, NewUser, Store};
 
 /// API keys start with this, so leaked keys are easy to recognise and scan for.
 pub const API_KEY_PREFIX: &str = "abx_";
@@ -58,13 +59,17 @@ pub struct KeyRequest {
 pub struct AuthService {
     store: Store,
     settings: Arc<AuthSettings>,
+    /// Password checks running at once: one per core.
+    password_checks: Arc<Semaphore>,
 }
 
 impl AuthService {
     pub fn new(store: Store, settings: AuthSettings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Self {
             store,
             settings: Arc::new(settings),
+            password_checks: Arc::new(Semaphore::new(cores)),
         }
     }
 
@@ -128,22 +133,35 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<SignedIn, ServiceError> {
         let email = validate::email(email).map_err(|_| ServiceError::InvalidCredentials)?;
-        let (failures, oldest) = self
+        let turn = self
             .store
-            .recent_login_failures(email.clone(), self.settings.login_window)
+            .admit_login_attempt(
+                email.clone(),
+                client.ip.clone(),
+                self.settings.login_window,
+                self.settings.login_max_failures,
+            )
             .await?;
-        if failures >= i64::from(self.settings.login_max_failures) {
-            let reopens = oldest.unwrap_or_else(Utc::now)
-                + chrono::TimeDelta::from_std(self.settings.login_window).unwrap_or_default();
-            let retry_after = (reopens - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
-            return Err(ServiceError::TooManyAttempts { retry_after });
-        }
-        let credentials = self.store.credentials_by_email(email.clone()).await?;
+        let attempt = match turn {
+            LoginTurn::Admitted { attempt } => attempt,
+            LoginTurn::Throttled { oldest_failure } => {
+                let reopens =
+                    oldest_failure + chrono::TimeDelta::from_std(self.settings.login_window).unwrap_or_default();
+                let retry_after = (reopens - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
+                return Err(ServiceError::TooManyAttempts { retry_after });
+            }
+        };
+        let credentials = self.store.credentials_by_email(email).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
-        let valid = secrets::verify_password(password, hash).await;
-        self.store
-            .record_login_attempt(email, client.ip.clone(), valid)
-            .await?;
+        let valid = {
+            // argon2 costs ~50 ms of a core and 19 MiB: a storm of logins for many emails
+            // queues here instead of taking every core and gigabytes of memory.
+            let _slot = self.password_checks.acquire().await;
+            secrets::verify_password(password, hash).await
+        };
+        if valid {
+            self.store.login_succeeded(attempt).await?;
+        }
         match credentials {
             Some(credentials) if valid => {
                 if credentials.user.disabled {

@@ -60,6 +60,10 @@ impl From<StoreError> for ServiceError {
                 }
             }
             StoreError::Forbidden(_) => ServiceError::Forbidden("you are not allowed to do that"),
+            err @ StoreError::NulInText => ServiceError::InvalidInput {
+                field: "text",
+                message: err.to_string(),
+            },
             StoreError::QueryRefused(message) | StoreError::QueryRejected(message) => {
                 ServiceError::InvalidInput {
                     field: "sql",

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A check or foreign-key constraint refused the row.
     #[error("constraint {constraint} refused the value: {message}")]
     Invalid { constraint: String, message: String },
+    /// Text Postgres cannot store: a NUL character (`\u0000`), in a value or a search.
+    #[error("text may not contain NUL characters (\\u0000)")]
+    NulInText,
     /// Row-level security or a privilege check refused the statement.
     #[error("permission denied by the database: {0}")]
     Forbidden(String),
@@ -69,6 +72,9 @@ impl From<sqlx::Error> for StoreError {
                         constraint,
                         message: db.message().to_owned(),
                     },
+                    // character_not_in_repertoire (a NUL in text) and untranslatable_character
+                    // (`\u0000` in jsonb): the caller's input, not the platform's fault.
+                    _ if matches!(db.code().as_deref(), Some("22021" | "22P05")) => StoreError::NulInText,
                     // 42501: insufficient_privilege, raised by RLS "new row violates row-level
                     // security policy" and by missing grants.
                     _ if db.code().as_deref() == Some("42501") => {

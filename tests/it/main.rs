@@ -17,6 +17,7 @@ mod errors;
 mod evals;
 mod first_run;
 mod health;
+mod hostile_input;
 mod inference;
 mod keys;
 mod kpis;
