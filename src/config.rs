@@ -296,7 +296,8 @@ impl Settings {
             tls: parse_tls(layers)?,
             database: DatabaseSettings {
                 url: optional::<String>(layers, "database_url", "a postgres:// URL")?.map(Secret::new),
-                owner_url: optional::<String>(layers, "database.owner_url", "a postgres:// URL")?.map(Secret::new),
+                owner_url: optional::<String>(layers, "database.owner_url", "a postgres:// URL")?
+                    .map(Secret::new),
                 max_connections: bounded(layers, "database.max_connections", 1, 1000)?,
             },
             models_dir: under_data("models_dir", "models")?,

@@ -18,8 +18,8 @@ mod eval_runs;
 mod evaluations;
 mod kpis;
 mod login_attempts;
-mod privilege;
 pub mod mcp_servers;
+mod privilege;
 pub mod providers;
 mod ratings;
 mod read_only_sql;
@@ -41,9 +41,9 @@ use uuid::Uuid;
 pub use api_keys::{ApiKeyOwner, NewKeyRecord};
 pub use auth_sessions::{NewSession, SessionRecord};
 pub use chat::{MessageMatch, SessionUpdate};
+use claims::ClaimsKey;
 pub use companies::SAMPLE_COMPANIES;
 pub use dump::{ColumnInfo, DatabaseDump, DumpChunk, RestoreFeed, TableInfo};
-use claims::ClaimsKey;
 use embedded::EmbeddedDb;
 pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
@@ -146,13 +146,18 @@ impl Store {
             (Some(url), Some(owner_url)) => {
                 // The owner serves every request too (its sign-in lookup), so both pools may grow
                 // to the limit; idle connections close after sqlx's idle timeout.
-                let owner =
-                    external_pool(owner_url.expose(), "AGENTBOX_DATABASE_OWNER_URL", database.max_connections).await?;
+                let owner = external_pool(
+                    owner_url.expose(),
+                    "AGENTBOX_DATABASE_OWNER_URL",
+                    database.max_connections,
+                )
+                .await?;
                 let runtime = external_pool(url.expose(), "DATABASE_URL", database.max_connections).await?;
                 Ok(Self::external(owner, runtime, Privilege::RuntimeLogin))
             }
             (None, Some(_)) => Err(StoreError::Unavailable(
-                "AGENTBOX_DATABASE_OWNER_URL is set without DATABASE_URL: name the runtime role's URL too".into(),
+                "AGENTBOX_DATABASE_OWNER_URL is set without DATABASE_URL: name the runtime role's URL too"
+                    .into(),
             )),
             (None, None) => Self::open_embedded(settings).await,
         }
@@ -403,7 +408,8 @@ impl Store {
         self.run_as(actor, move |conn| {
             async move {
                 use sqlx::{Row, ValueRef};
-                let rows = sqlx::raw_sql(&sql).fetch_all(conn).await?;
+                // No arguments: a simple query, so several statements are allowed.
+                let rows = sqlx::Executor::fetch_all(conn, sql.as_str()).await?;
                 let mut first_column = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let value = row.try_get_raw(0)?;

@@ -145,8 +145,8 @@ impl AuthService {
         let attempt = match turn {
             LoginTurn::Admitted { attempt } => attempt,
             LoginTurn::Throttled { oldest_failure } => {
-                let reopens =
-                    oldest_failure + chrono::TimeDelta::from_std(self.settings.login_window).unwrap_or_default();
+                let reopens = oldest_failure
+                    + chrono::TimeDelta::from_std(self.settings.login_window).unwrap_or_default();
                 let retry_after = (reopens - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
                 return Err(ServiceError::TooManyAttempts { retry_after });
             }

@@ -45,7 +45,10 @@ impl ClaimsKey {
 /// `sha256` built in, and no `hmac` without pgcrypto, which the embedded database lacks). The
 /// outer hash over the inner one leaves no room for a length extension.
 fn signature(key: &[u8; 32], sub: &str) -> String {
-    let inner = Sha256::new().chain_update(key).chain_update(sub.as_bytes()).finalize();
+    let inner = Sha256::new()
+        .chain_update(key)
+        .chain_update(sub.as_bytes())
+        .finalize();
     let outer = Sha256::new().chain_update(key).chain_update(inner).finalize();
     hex::encode(outer)
 }

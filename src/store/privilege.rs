@@ -13,9 +13,8 @@ const ALLOWED_MEMBERSHIPS: [&str; 2] = ["authenticated", "anon"];
 #[derive(Debug, sqlx::FromRow)]
 struct RuntimeRole {
     name: String,
-    superuser: bool,
-    bypass_rls: bool,
-    create_role: bool,
+    /// Which of SUPERUSER, BYPASSRLS and CREATEROLE it has.
+    powers: Vec<String>,
     /// Objects of this database it owns (tables, schemas, functions, the database itself).
     owned: i64,
     /// Roles it is a member of besides `authenticated` and `anon` (directly or through others).
@@ -27,8 +26,12 @@ struct RuntimeRole {
 /// makes it a member of `authenticated` when it is not one yet.
 pub(super) async fn check_runtime_login(owner: &PgPool, runtime: &PgPool) -> Result<(), StoreError> {
     let refuse = |why: String| Err(StoreError::RuntimeRole(why));
-    let runtime_name: String = sqlx::query_scalar("select current_user::text").fetch_one(runtime).await?;
-    let owner_name: String = sqlx::query_scalar("select current_user::text").fetch_one(owner).await?;
+    let runtime_name: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(runtime)
+        .await?;
+    let owner_name: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(owner)
+        .await?;
     if runtime_name == owner_name {
         return refuse(format!(
             "DATABASE_URL and AGENTBOX_DATABASE_OWNER_URL both log in as {runtime_name}; DATABASE_URL must name \
@@ -36,11 +39,11 @@ pub(super) async fn check_runtime_login(owner: &PgPool, runtime: &PgPool) -> Res
         ));
     }
     let role = read_role(owner, &runtime_name).await?;
-    if role.superuser || role.bypass_rls || role.create_role {
+    if !role.powers.is_empty() {
         return refuse(format!(
-            "{} is a superuser, may bypass row-level security or create roles; DATABASE_URL must name a \
-             role created with NOSUPERUSER NOBYPASSRLS NOCREATEROLE",
-            role.name
+            "{} has {}; DATABASE_URL must name a role created with NOSUPERUSER NOBYPASSRLS NOCREATEROLE",
+            role.name,
+            role.powers.join(", ")
         ));
     }
     if role.owned > 0 {
@@ -65,8 +68,10 @@ pub(super) async fn check_runtime_login(owner: &PgPool, runtime: &PgPool) -> Res
 
 async fn read_role(owner: &PgPool, name: &str) -> Result<RuntimeRole, StoreError> {
     Ok(sqlx::query_as(
-        "select r.rolname::text as name, r.rolsuper as superuser, r.rolbypassrls as bypass_rls, \
-                r.rolcreaterole as create_role, \
+        "select r.rolname::text as name, \
+                array_remove(array[case when r.rolsuper then 'SUPERUSER' end, \
+                                   case when r.rolbypassrls then 'BYPASSRLS' end, \
+                                   case when r.rolcreaterole then 'CREATEROLE' end], null) as powers, \
                 (select count(*) from pg_catalog.pg_class where relowner = r.oid) \
                 + (select count(*) from pg_catalog.pg_namespace where nspowner = r.oid) \
                 + (select count(*) from pg_catalog.pg_proc where proowner = r.oid) \
@@ -92,10 +97,11 @@ async fn grant_authenticated(owner: &PgPool, name: &str) -> Result<(), StoreErro
     match grant {
         Ok(_) => Ok(()),
         Err(err) => {
-            let granted: bool = sqlx::query_scalar("select pg_catalog.pg_has_role($1, 'authenticated', 'MEMBER')")
-                .bind(name)
-                .fetch_one(owner)
-                .await?;
+            let granted: bool =
+                sqlx::query_scalar("select pg_catalog.pg_has_role($1, 'authenticated', 'MEMBER')")
+                    .bind(name)
+                    .fetch_one(owner)
+                    .await?;
             if granted {
                 Ok(())
             } else {

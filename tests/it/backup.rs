@@ -222,9 +222,13 @@ async fn a_backup_restores_every_row_and_file_and_refuses_to_overwrite() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).contains("restored"), "{}", text(&output));
 
-    let restored = app::start(settings_for(&restored_dir, &Options::default(), external.as_ref()))
-        .await
-        .unwrap();
+    let restored = app::start(settings_for(
+        &restored_dir,
+        &Options::default(),
+        external.as_ref(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         snapshot(&restored.store).await,
         before,

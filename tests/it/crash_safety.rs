@@ -40,8 +40,9 @@ async fn sigkill_during_a_thousand_message_writes_loses_no_acknowledged_one() {
     let sessions = create_sessions(&client, &server.url, &key).await;
 
     let acknowledged = Arc::new(AtomicUsize::new(0));
+    let base = server.url.clone();
     let writes = futures::stream::iter(sessions.iter().enumerate().map(|(i, session)| {
-        let (client, base, key) = (client.clone(), server.url.clone(), key.clone());
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
         let acknowledged = Arc::clone(&acknowledged);
         async move {
             let sent = client
@@ -72,7 +73,11 @@ async fn sigkill_during_a_thousand_message_writes_loses_no_acknowledged_one() {
     };
     let (outcomes, ()) = tokio::join!(writes, killer);
     let acked: Vec<usize> = outcomes.into_iter().flatten().collect();
-    assert!(acked.len() >= KILL_AFTER, "only {} writes were acknowledged", acked.len());
+    assert!(
+        acked.len() >= KILL_AFTER,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
     assert!(acked.len() < WRITES, "the kill came after every write was done");
 
     let server = ServeProcess::start(dir.path(), &env);
@@ -94,7 +99,11 @@ async fn sigkill_during_a_thousand_message_writes_loses_no_acknowledged_one() {
             lost.push(i);
         }
     }
-    let database = if external.is_some() { "external Postgres" } else { "embedded" };
+    let database = if external.is_some() {
+        "external Postgres"
+    } else {
+        "embedded"
+    };
     println!(
         "crash safety ({database}): SIGKILL with {} of {WRITES} writes acknowledged; after restart {} stored, {} lost",
         acked.len(),

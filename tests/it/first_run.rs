@@ -36,7 +36,7 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
         Some(admin) => Some(ExternalDb::create(&admin).await),
         None => None,
     };
-    let mut env = vec![
+    let env = [
         ("AGENTBOX_MODELS_FILE", catalog.to_str().unwrap().to_owned()),
         // Two cores shared with other tests: one sequence at a time, short answers.
         ("AGENTBOX_ENGINE_THREADS", "1".to_owned()),

@@ -23,7 +23,9 @@ fn escapes(b: Uuid) -> Vec<String> {
         "set local role none;".into(),
         "select set_config('role', 'none', true);".into(),
         "select set_config('role', 'anon', true);".into(),
-        format!("select set_config('request.jwt.claims', '{{\"sub\":\"{b}\",\"role\":\"authenticated\"}}', true);"),
+        format!(
+            "select set_config('request.jwt.claims', '{{\"sub\":\"{b}\",\"role\":\"authenticated\"}}', true);"
+        ),
         // The caller's own signature, with the other user's id.
         format!(
             "select set_config('request.jwt.claims', \
@@ -39,7 +41,9 @@ fn reads(b: Uuid, globex: &str) -> Vec<String> {
         format!("select string_agg(title, ',') from sessions where user_id = '{b}'"),
         format!("select string_agg(content, ',') from messages where user_id = '{b}'"),
         format!("select count(*)::text from kpis where company_id = '{globex}'"),
-        format!("select count(*)::text from kpi_values v join kpis k on k.id = v.kpi_id where k.company_id = '{globex}'"),
+        format!(
+            "select count(*)::text from kpi_values v join kpis k on k.id = v.kpi_id where k.company_id = '{globex}'"
+        ),
         format!("select string_agg(email, ',') from users where id = '{b}'"),
         "select string_agg(email, ',') from auth.users".into(),
         "select string_agg(encode(key, 'hex'), ',') from auth.claims_key".into(),
@@ -78,7 +82,9 @@ async fn sql_past_every_check_still_reads_and_writes_only_what_rls_allows() {
         Privilege::SessionAuthorization
     };
     assert_eq!(store.privilege(), expected);
-    let a = app.create_user("a@acme.example", "Acme Manufacturing", false).await;
+    let a = app
+        .create_user("a@acme.example", "Acme Manufacturing", false)
+        .await;
     let b = app.create_user("b@globex.example", "Globex Retail", true).await;
     let (a_id, b_id) = (id(&a), id(&b));
     let globex = b["company_id"].as_str().unwrap().to_owned();
@@ -139,7 +145,9 @@ async fn sql_past_every_check_still_reads_and_writes_only_what_rls_allows() {
     if expected == Privilege::RuntimeLogin {
         // The embedded database's one session is its superuser's: there the session statements
         // would return to it, and the sql_query check is what refuses them (see Privilege).
-        climbs.push(format!("set local session authorization {owner}; select current_user::text"));
+        climbs.push(format!(
+            "set local session authorization {owner}; select current_user::text"
+        ));
         climbs.push("reset session authorization; select current_user::text".into());
     }
     for climb in climbs {
@@ -150,7 +158,9 @@ async fn sql_past_every_check_still_reads_and_writes_only_what_rls_allows() {
             "{climb}: reached {reached:?}"
         );
     }
-    println!("least privilege: {tried} hostile statements as a member of another company, 0 rows read or written");
+    println!(
+        "least privilege: {tried} hostile statements as a member of another company, 0 rows read or written"
+    );
 
     // The same user, signed by the platform, still sees their own company.
     let own = store
@@ -203,11 +213,15 @@ async fn a_runtime_role_that_could_reach_more_is_refused_at_start() {
 
     // A runtime role that may read every table whatever the policies say.
     let role = format!("agentbox_test_reader_{}", Uuid::new_v4().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-    sqlx::raw_sql(&format!("create role {role} login; grant pg_read_all_data to {role}"))
-        .execute(&mut conn)
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await
         .unwrap();
+    sqlx::raw_sql(&format!(
+        "create role {role} login; grant pg_read_all_data to {role}"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let mut settings = settings_for(&dir.path().join("two"), &Options::default(), Some(&db));
     settings.database.url = Some(agentbox::config::Secret::new(
         db.runtime_url.replace(crate::support::RUNTIME_ROLE, &role),

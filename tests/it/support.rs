@@ -249,7 +249,8 @@ impl TestApp {
     /// Stops the platform (and drops the external test database).
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
-            running.stop().await.expect("clean shutdown");
+            // Boxed: the shutdown's future is large, and every test awaits this one.
+            Box::pin(running.stop()).await.expect("clean shutdown");
         }
         if let Some(db) = self.external.take() {
             db.drop_db().await;
