@@ -185,6 +185,15 @@ impl Store {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(30))
+            // pglite's session starts with no session_authorization set, and a transaction-local
+            // one (see Privilege::SessionAuthorization) would then not revert at its end: the
+            // session-level value it reverts to is set here, on every (re)connection.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, "set session authorization postgres").await?;
+                    Ok(())
+                })
+            })
             .connect_with(db.connect_options())
             .await?;
         Ok(Self {
