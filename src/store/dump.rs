@@ -17,7 +17,7 @@ use super::{MIGRATOR, Store, StoreError};
 /// Schemas whose tables hold the platform's data.
 const SCHEMAS: [&str; 2] = ["auth", "public"];
 /// Tables the migrations fill by themselves: their rows alone do not make a database "in use".
-const SEEDED: [&str; 2] = ["public.providers", "public.models"];
+const SEEDED: [&str; 3] = ["auth.claims_key", "public.providers", "public.models"];
 
 /// One column of a dumped table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
