@@ -1093,8 +1093,9 @@ async fn a_storm_of_wrong_passwords_gets_only_401_or_429_and_the_throttle_lifts(
         other.len(),
         other.first()
     );
-    // A 429 needs `login_max_failures` (5) recorded failures first, and each of those was a 401.
-    assert!(refused >= 5, "{refused} × 401: the throttle started too early");
+    // Attempts are admitted one at a time under a lock on the email: exactly
+    // `login_max_failures` (5) reach the password check, every other one is a 429.
+    assert_eq!(refused, 5, "{refused} × 401: the throttle let a burst through, or started too early");
     assert_unchanged(&app, &before, "the login storm").await;
 
     // Each failure leaves the window at most `WINDOW` after the storm: until then the right
