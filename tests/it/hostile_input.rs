@@ -1095,7 +1095,10 @@ async fn a_storm_of_wrong_passwords_gets_only_401_or_429_and_the_throttle_lifts(
     );
     // Attempts are admitted one at a time under a lock on the email: exactly
     // `login_max_failures` (5) reach the password check, every other one is a 429.
-    assert_eq!(refused, 5, "{refused} × 401: the throttle let a burst through, or started too early");
+    assert_eq!(
+        refused, 5,
+        "{refused} × 401: the throttle let a burst through, or started too early"
+    );
     assert_unchanged(&app, &before, "the login storm").await;
 
     // Each failure leaves the window at most `WINDOW` after the storm: until then the right
