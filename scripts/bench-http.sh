@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Requests/s of GET /api/v1/me (API-key auth + an RLS-scoped read) with wrk, 32 connections,
-# on the embedded database and on external Postgres, side by side in one run.
+# on the embedded database and on external Postgres (least privilege: the runtime role serves,
+# the owner migrates), side by side in one run; with the errors (non-2xx, socket) and the
+# server's resident memory after a ~1,000-request warm-up and after the whole run.
 # Usage: scripts/bench-http.sh [seconds] ; needs wrk (apt-get install wrk) and curl.
 set -euo pipefail
 bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
@@ -31,19 +33,32 @@ run_one() {
     csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_token"])' "$dir/setup.json")
     key=$(curl -sk -b "$dir/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
         -d '{"name":"bench"}' "$base/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+    wrk -t1 -c4 -d1s -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.warm"
+    local rss_warm rss_end
+    rss_warm=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.wrk"
+    rss_end=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     kill -TERM "$pid"; wait "$pid" || true; pid=""
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' "$dir/$label.wrk")
     p50=$(awk '$1=="50%" {print $2}' "$dir/$label.wrk")
     p99=$(awk '$1=="99%" {print $2}' "$dir/$label.wrk")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' "$dir/$label.wrk")
-    echo "$label: ${rps} req/s, p50 ${p50}, p99 ${p99} ${errors}"
+    local warm_requests requests
+    warm_requests=$(awk '/requests in/ {print $1}' "$dir/$label.warm")
+    requests=$(awk '/requests in/ {print $1}' "$dir/$label.wrk")
+    echo "$label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ${requests} requests, errors: ${errors:-none}"
+    python3 -c "w, e = $rss_warm, $rss_end; print(f'$label: RSS {w/1024:.1f} MiB after $warm_requests requests, {e/1024:.1f} MiB after $((warm_requests + requests)) ({e/w:.2f}x)')"
     eval "rps_$label=$rps"
 }
 
 run_one embedded "$dir/embedded" AGENTBOX_LOG_LEVEL=warn
 psql "$external_admin" -qc "create database $db" >/dev/null
 external_url="${external_admin%/*}/$db"
-run_one external "$dir/external" AGENTBOX_LOG_LEVEL=warn DATABASE_URL="$external_url"
+# The runtime role (owns nothing; agentbox grants it `authenticated` at start-up).
+psql "$external_admin" -qc "do \$\$ begin if not exists (select from pg_roles where rolname = 'agentbox_bench_runtime')
+    then create role agentbox_bench_runtime login noinherit; end if; end \$\$" >/dev/null
+runtime_url="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p._replace(netloc="agentbox_bench_runtime@" + p.netloc.rsplit("@", 1)[-1]).geturl())' "$external_url")"
+run_one external "$dir/external" AGENTBOX_LOG_LEVEL=warn DATABASE_URL="$runtime_url" \
+    AGENTBOX_DATABASE_OWNER_URL="$external_url"
 python3 -c "print(f'embedded/external ratio: {$rps_embedded/$rps_external:.2f}')"
