@@ -167,3 +167,110 @@ async fn create_sessions(client: &Client, base: &str, key: &str) -> Vec<String> 
         .collect()
         .await
 }
+
+/// A task whose process is killed while it runs is run again by the restarted platform once its
+/// lease has run out, and ends once: succeeded, after two attempts, and not run a third time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_running_task_runs_it_again_after_its_lease_and_it_ends_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::env::var("AGENTBOX_TEST_MODEL").expect("AGENTBOX_TEST_MODEL names the test model");
+    let imported = std::process::Command::new(crate::support::agentbox_binary())
+        .args(["models", "import", &model, "--role", "fast"])
+        .env_remove("AGENTBOX_CONFIG")
+        .env("AGENTBOX_DATA_DIR", dir.path().join("data"))
+        .env("AGENTBOX_LOG_LEVEL", "error")
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let external = match external_db_url() {
+        Some(admin) => Some(ExternalDb::create(&admin).await),
+        None => None,
+    };
+    let mut env: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
+    for (name, value) in [
+        ("AGENTBOX_TASKS_LEASE_SECS", "3"),
+        ("AGENTBOX_ENGINE_THREADS", "1"),
+        ("AGENTBOX_ENGINE_SLOTS", "1"),
+        ("AGENTBOX_AGENTS_MAX_TOKENS", "300"),
+        ("AGENTBOX_MODELS_AUTO_PULL", "false"),
+        ("AGENTBOX_BACKUP_INTERVAL_HOURS", "0"),
+    ] {
+        env.push((name.into(), value.into()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let server = ServeProcess::start(dir.path(), &env);
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let key = admin_key(&server.url).await;
+    let task: Value = client
+        .post(format!("{}/api/v1/tasks", server.url))
+        .bearer_auth(&key)
+        .json(&json!({ "agent": "assistant", "input": "Tell me a long story about a lighthouse keeper." }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = task["id"].as_str().expect("a task id").to_owned();
+    let running = wait_for_task(&client, &server.url, &key, &id, |t| t["status"] != "queued").await;
+    assert_eq!(running["status"], "running", "{running}");
+    server.kill();
+
+    let server = ServeProcess::start(dir.path(), &env);
+    let done = wait_for_task(&client, &server.url, &key, &id, |t| {
+        !matches!(t["status"].as_str(), Some("queued" | "running"))
+    })
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 2, "one run killed, one run to the end: {done}");
+    // Longer than a lease: nothing takes it up a third time.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let later = task_state(&client, &server.url, &key, &id).await;
+    assert_eq!(
+        (&later["attempts"], &later["finished_at"]),
+        (&done["attempts"], &done["finished_at"])
+    );
+    println!(
+        "crash safety: a task killed while running ran again after its 3 s lease and succeeded (attempts {})",
+        done["attempts"]
+    );
+    server.stop();
+    if let Some(db) = external {
+        db.drop_db().await;
+    }
+}
+
+async fn task_state(client: &Client, base: &str, key: &str, id: &str) -> Value {
+    client
+        .get(format!("{base}/api/v1/tasks/{id}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the task until `done` says so (2 minutes at most).
+async fn wait_for_task(
+    client: &Client,
+    base: &str,
+    key: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let task = task_state(client, base, key, id).await;
+        if done(&task) {
+            return task;
+        }
+        assert!(Instant::now() < deadline, "the task did not get there: {task}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
