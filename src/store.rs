@@ -109,7 +109,7 @@ pub enum Privilege {
 }
 
 /// The role a user's transaction becomes on the embedded database (see [`Privilege`]).
-pub const EMBEDDED_RUNTIME_ROLE: &str = "agentbox_runtime";
+const EMBEDDED_RUNTIME_ROLE: &str = "agentbox_runtime";
 
 /// A cheap, clonable handle to the database.
 #[derive(Debug, Clone)]
@@ -216,27 +216,23 @@ impl Store {
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let pool = self.owner.clone();
-        let privilege = self.privilege;
+        let (owner, runtime, privilege) = (self.owner.clone(), self.runtime.clone(), self.privilege);
         self.detached(async move {
-            MIGRATOR.run(&pool).await?;
-            if privilege == Privilege::SessionAuthorization {
-                privilege::ensure_embedded_runtime_role(&pool).await?;
+            MIGRATOR.run(&owner).await?;
+            match privilege {
+                Privilege::RuntimeLogin => privilege::check_runtime_login(&owner, &runtime).await,
+                Privilege::SessionAuthorization => privilege::ensure_embedded_runtime_role(&owner).await,
+                Privilege::Owner => {
+                    tracing::warn!(
+                        "requests run as the owner of the tables: give agentbox a runtime role that owns \
+                         nothing (DATABASE_URL) beside the owner (AGENTBOX_DATABASE_OWNER_URL), see \
+                         docs/operations.md"
+                    );
+                    Ok(())
+                }
             }
-            Ok(())
         })
-        .await?;
-        match self.privilege {
-            Privilege::RuntimeLogin => privilege::check_runtime_login(&self.owner, &self.runtime).await,
-            Privilege::Owner => {
-                tracing::warn!(
-                    "requests run as the owner of the tables: give agentbox a runtime role that owns nothing \
-                     (DATABASE_URL) beside the owner (AGENTBOX_DATABASE_OWNER_URL), see docs/operations.md"
-                );
-                Ok(())
-            }
-            Privilege::SessionAuthorization => Ok(()),
-        }
+        .await
     }
 
     /// How users' transactions reach the `authenticated` role.
@@ -367,12 +363,19 @@ impl Store {
             // Left to right: a new session user first (it resets the role), then the claims
             // and the role.
             let become_user = if privilege == Privilege::SessionAuthorization {
-                "select set_config('session_authorization', 'agentbox_runtime', true), \
-                 set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)"
+                sqlx::query(
+                    "select set_config('session_authorization', $2, true), \
+                     set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
+                )
+                .bind(claims)
+                .bind(EMBEDDED_RUNTIME_ROLE)
             } else {
-                "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)"
+                sqlx::query(
+                    "select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true)",
+                )
+                .bind(claims)
             };
-            sqlx::query(become_user).bind(claims).execute(&mut *tx).await?;
+            become_user.execute(&mut *tx).await?;
         }
         Ok(tx)
     }

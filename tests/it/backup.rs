@@ -167,10 +167,7 @@ fn text(output: &Output) -> String {
 
 /// A fresh target: a data folder and, on the external server, a database of its own.
 async fn target(root: &Path, name: &str) -> (PathBuf, Option<ExternalDb>) {
-    let external = match external_db_url() {
-        Some(admin) => Some(ExternalDb::create(&admin).await),
-        None => None,
-    };
+    let external = ExternalDb::for_this_run().await;
     (root.join(name), external)
 }
 

@@ -9,8 +9,8 @@ use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::ExternalDb;
 use crate::support::serve_process::ServeProcess;
-use crate::support::{ExternalDb, external_db_url};
 
 const WRITES: usize = 1_000;
 /// The kill comes once this many writes are acknowledged (the rest are in flight or queued).
@@ -19,16 +19,12 @@ const KILL_AFTER: usize = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_thousand_message_writes_loses_no_acknowledged_one() {
     let dir = tempfile::tempdir().unwrap();
-    let external = match external_db_url() {
-        Some(admin) => Some(ExternalDb::create(&admin).await),
-        None => None,
-    };
+    let external = ExternalDb::for_this_run().await;
     let mut env: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
     // No model anywhere: each message is stored, then its answer fails at once, which keeps the
     // test about the writes.
     env.push(("AGENTBOX_MODELS_AUTO_PULL".into(), "false".into()));
     env.push(("AGENTBOX_BACKUP_INTERVAL_HOURS".into(), "0".into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     let server = ServeProcess::start(dir.path(), &env);
     let client = Client::builder()
@@ -182,10 +178,7 @@ async fn sigkill_during_a_running_task_runs_it_again_after_its_lease_and_it_ends
         .output()
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
-    let external = match external_db_url() {
-        Some(admin) => Some(ExternalDb::create(&admin).await),
-        None => None,
-    };
+    let external = ExternalDb::for_this_run().await;
     let mut env: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
     for (name, value) in [
         ("AGENTBOX_TASKS_LEASE_SECS", "3"),
@@ -197,7 +190,6 @@ async fn sigkill_during_a_running_task_runs_it_again_after_its_lease_and_it_ends
     ] {
         env.push((name.into(), value.into()));
     }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     let server = ServeProcess::start(dir.path(), &env);
     let client = Client::builder()

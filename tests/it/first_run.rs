@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::chat::read_events;
 use crate::engine::test_model;
+use crate::support::ExternalDb;
 use crate::support::file_server::{FileServer, Manners};
 use crate::support::serve_process::ServeProcess;
-use crate::support::{ExternalDb, external_db_url};
 
 const MODEL: &str = "SmolLM2-135M-Instruct";
 
@@ -32,10 +32,7 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
     )
     .await;
     write_catalog(&catalog, &hub.url(), &model);
-    let external = match external_db_url() {
-        Some(admin) => Some(ExternalDb::create(&admin).await),
-        None => None,
-    };
+    let external = ExternalDb::for_this_run().await;
     let env = [
         ("AGENTBOX_MODELS_FILE", catalog.to_str().unwrap().to_owned()),
         // Two cores shared with other tests: one sequence at a time, short answers.
@@ -43,9 +40,11 @@ async fn a_newcomer_gets_a_first_answer_from_an_empty_data_folder() {
         ("AGENTBOX_ENGINE_SLOTS", "1".to_owned()),
         ("AGENTBOX_AGENTS_MAX_TOKENS", "48".to_owned()),
     ];
-    let database: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend(database.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(external.iter().flat_map(ExternalDb::env))
+        .collect();
 
     let started = Instant::now();
     let server = ServeProcess::start(dir.path(), &env);

@@ -59,6 +59,14 @@ pub struct ExternalDb {
 }
 
 impl ExternalDb {
+    /// A fresh database when this run has an external server (`AGENTBOX_TEST_DATABASE_URL`).
+    pub async fn for_this_run() -> Option<Self> {
+        match external_db_url() {
+            Some(admin) => Some(Self::create(&admin).await),
+            None => None,
+        }
+    }
+
     pub async fn create(admin_url: &str) -> Self {
         let name = format!("agentbox_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(admin_url)
@@ -197,10 +205,7 @@ impl TestApp {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let external = match external_db_url() {
-            Some(admin) => Some(ExternalDb::create(&admin).await),
-            None => None,
-        };
+        let external = ExternalDb::for_this_run().await;
         let data_dir = dir.path().join("data");
         let settings = settings_for(&data_dir, &options, external.as_ref());
         let running = app::start_with(settings, options.hooks.clone())

@@ -1,6 +1,7 @@
 //! `agentbox serve` as its own process, the way an operator starts it: plain HTTP on a free
 //! port, JSON logs read line by line, stopped with SIGTERM.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,7 @@ impl ServeProcess {
     /// Starts `serve` with its data (and agents) under `dir`, the external database when the run
     /// has one, and `env` on top (which may name another `DATABASE_URL`). Waits
     /// (2 minutes at most) for the "agentbox is ready" line, which carries the URL.
-    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub fn start<K: AsRef<OsStr>, V: AsRef<OsStr>>(dir: &Path, env: &[(K, V)]) -> Self {
         let mut command = Command::new(agentbox_binary());
         command
             .args([
