@@ -8,7 +8,12 @@
   bench-chat-stream.py run BASE MODEL TOKENS REPS  1 warm-up, then REPS streamed requests (with
                                                    the bearer key $BENCH_API_KEY when set); prints
                                                    a JSON summary (medians), progress on stderr
+  bench-chat-stream.py load BASE MODEL TOKENS CONCURRENCY
+                                                   CONCURRENCY streamed requests at once (after 1
+                                                   warm-up); prints a JSON summary: errors, p50/p95
+                                                   time to first token and total, aggregate tok/s
   bench-chat-stream.py table OURS.json PEER.json THREADS CONTEXT TOKENS
+  bench-chat-stream.py load-table OURS.json PEER.json CONCURRENCY SLOTS TOKENS
 
 Per request, measured here on the client: time to first token (request sent -> first chunk whose
 `delta.content` is not empty), generation tokens/s ((completion tokens - 1) / (last content chunk -
@@ -20,9 +25,11 @@ import hashlib
 import http.client
 import inspect
 import json
+import math
 import os
 import statistics
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -145,6 +152,10 @@ def events(response):
         yield time.perf_counter(), b"\n".join(data)
 
 
+class StreamError(Exception):
+    """A request that failed: an HTTP error, an error in the stream, or no content."""
+
+
 def stream_once(base, key, body):
     conn, prefix = connect(base)
     headers = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -155,7 +166,7 @@ def stream_once(base, key, body):
     conn.request("POST", prefix + "/v1/chat/completions", payload, headers)
     response = conn.getresponse()
     if response.status != 200:
-        sys.exit(
+        raise StreamError(
             f"{base}/v1/chat/completions: HTTP {response.status}: "
             f"{response.read()[:2000].decode(errors='replace')}"
         )
@@ -167,7 +178,7 @@ def stream_once(base, key, body):
             break
         chunk = json.loads(data)
         if "error" in chunk:
-            sys.exit(f"{base}: error in the stream: {chunk['error']}")
+            raise StreamError(f"{base}: error in the stream: {chunk['error']}")
         for choice in chunk.get("choices") or []:
             content = (choice.get("delta") or {}).get("content")
             if content:
@@ -180,7 +191,7 @@ def stream_once(base, key, body):
     end = time.perf_counter()
     conn.close()
     if first is None:
-        sys.exit(f"{base}: the stream carried no content")
+        raise StreamError(f"{base}: the stream carried no content")
     counted = usage is None or "completion_tokens" not in usage
     tokens = len(pieces) if counted else usage["completion_tokens"]
     text = "".join(pieces)
@@ -202,13 +213,20 @@ def stream_once(base, key, body):
     }
 
 
+def stream_or_exit(base, key, body):
+    try:
+        return stream_once(base, key, body)
+    except StreamError as err:
+        sys.exit(str(err))
+
+
 def cmd_run(base, model, tokens, reps):
     tokens, reps, key = int(tokens), int(reps), os.environ.get("BENCH_API_KEY")
-    warm = stream_once(base, key, request_body(model, min(tokens, 16)))
+    warm = stream_or_exit(base, key, request_body(model, min(tokens, 16)))
     print(f"  {base}: warm-up {warm['total_ms']:.0f} ms", file=sys.stderr)
     runs = []
     for i in range(reps):
-        run = stream_once(base, key, request_body(model, tokens))
+        run = stream_or_exit(base, key, request_body(model, tokens))
         runs.append(run)
         print(
             f"  {base}: run {i + 1}/{reps}: ttft {run['ttft_ms']:.1f} ms, "
@@ -243,6 +261,95 @@ def cmd_run(base, model, tokens, reps):
             }
         )
     )
+
+
+def percentile(values, fraction):
+    """The nearest-rank percentile of `values` (not empty)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[max(math.ceil(len(ordered) * fraction) - 1, 0)]
+
+
+def cmd_load(base, model, tokens, concurrency):
+    tokens, concurrency, key = int(tokens), int(concurrency), os.environ.get("BENCH_API_KEY")
+    stream_or_exit(base, key, request_body(model, min(tokens, 16)))
+    runs, errors, lock = [], [], threading.Lock()
+    start_line = threading.Barrier(concurrency)
+
+    def one():
+        start_line.wait()
+        try:
+            run = stream_once(base, key, request_body(model, tokens))
+        except (StreamError, OSError, http.client.HTTPException, ValueError) as err:
+            with lock:
+                errors.append(f"{type(err).__name__}: {err}")
+            return
+        with lock:
+            runs.append(run)
+
+    clients = [threading.Thread(target=one) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    wall = time.perf_counter() - started
+    ttft = [r["ttft_ms"] for r in runs]
+    total = [r["total_ms"] for r in runs]
+    print(
+        f"  {base}: {len(runs)} of {concurrency} streams answered in {wall:.1f} s, "
+        f"{len(errors)} errors",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "concurrency": concurrency,
+                "answered": len(runs),
+                "errors": len(errors),
+                "error_samples": sorted(set(errors))[:5],
+                "ttft_ms_p50": percentile(ttft, 0.5),
+                "ttft_ms_p95": percentile(ttft, 0.95),
+                "total_ms_p50": percentile(total, 0.5),
+                "total_ms_p95": percentile(total, 0.95),
+                "completion_tokens": sum(r["completion_tokens"] for r in runs),
+                "aggregate_tokens_per_second": sum(r["completion_tokens"] for r in runs) / wall,
+                "wall_s": wall,
+            }
+        )
+    )
+
+
+def cmd_load_table(ours_file, peer_file, concurrency, slots, tokens):
+    with open(ours_file) as f:
+        ours = json.load(f)
+    with open(peer_file) as f:
+        peer = json.load(f)
+    print(
+        f"/v1/chat/completions, streamed: {concurrency} requests at once, {slots} slots, "
+        f"max_tokens {tokens}, temperature 0"
+    )
+    print(f"{'':34}{'agentbox':>12}{'llama-server':>14}{'ratio':>8}")
+    # ratio >= 1.00: agentbox is as good or better (lower times, higher rates).
+    for label, field, better in [
+        ("streams answered", "answered", "higher"),
+        ("errors", "errors", "count"),
+        ("time to first token p50 ms", "ttft_ms_p50", "lower"),
+        ("time to first token p95 ms", "ttft_ms_p95", "lower"),
+        ("total time p50 ms", "total_ms_p50", "lower"),
+        ("total time p95 ms", "total_ms_p95", "lower"),
+        ("aggregate tok/s", "aggregate_tokens_per_second", "higher"),
+    ]:
+        a, b = ours[field], peer[field]
+        if better == "count":
+            print(f"{label:34}{a:12}{b:14}{'':>8}")
+            continue
+        ratio = (b / a if better == "lower" else a / b) if a and b else float("nan")
+        print(f"{label:34}{a:12.1f}{b:14.1f}{ratio:8.2f}")
+    for name, result in (("agentbox", ours), ("llama-server", peer)):
+        for sample in result["error_samples"]:
+            print(f"  {name} error: {sample}")
 
 
 def cmd_table(ours_file, peer_file, threads, context, tokens):
@@ -301,7 +408,14 @@ def cmd_table(ours_file, peer_file, threads, context, tokens):
         print("  " + note)
 
 
-COMMANDS = {"wait": cmd_wait, "api-key": cmd_api_key, "run": cmd_run, "table": cmd_table}
+COMMANDS = {
+    "wait": cmd_wait,
+    "api-key": cmd_api_key,
+    "run": cmd_run,
+    "load": cmd_load,
+    "table": cmd_table,
+    "load-table": cmd_load_table,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -2,7 +2,7 @@
 # Requests/s of GET /api/v1/me (API-key auth + an RLS-scoped read) with wrk, 32 connections,
 # on the embedded database and on external Postgres (least privilege: the runtime role serves,
 # the owner migrates), side by side in one run; with the errors (non-2xx, socket) and the
-# server's resident memory after a ~1,000-request warm-up and after the whole run.
+# server's resident memory after exactly 1,000 requests, after 10,000, and after the whole run.
 # Usage: scripts/bench-http.sh [seconds] ; needs wrk (apt-get install wrk) and curl.
 set -euo pipefail
 bin="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/agentbox-target}/release/agentbox}"
@@ -33,9 +33,12 @@ run_one() {
     csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_token"])' "$dir/setup.json")
     key=$(curl -sk -b "$dir/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
         -d '{"name":"bench"}' "$base/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-    wrk -t1 -c4 -d1s -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.warm"
-    local rss_warm rss_end
-    rss_warm=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    # 1,000 requests, then 9,000 more, one connection at a time (wrk stops itself: count.lua).
+    local rss_1k rss_10k rss_end
+    STOP_AFTER=1000 wrk -t1 -c1 -d5m -s "$dir/count.lua" -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.warm"
+    rss_1k=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    STOP_AFTER=9000 wrk -t1 -c1 -d5m -s "$dir/count.lua" -H "Authorization: Bearer $key" "$base/me" >>"$dir/$label.warm"
+    rss_10k=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $key" "$base/me" >"$dir/$label.wrk"
     rss_end=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     kill -TERM "$pid"; wait "$pid" || true; pid=""
@@ -44,13 +47,23 @@ run_one() {
     p50=$(awk '$1=="50%" {print $2}' "$dir/$label.wrk")
     p99=$(awk '$1=="99%" {print $2}' "$dir/$label.wrk")
     errors=$(awk '/Non-2xx|Socket errors/ {print}' "$dir/$label.wrk")
-    local warm_requests requests
-    warm_requests=$(awk '/requests in/ {print $1}' "$dir/$label.warm")
+    local warm_requests requests warm_errors
+    warm_requests=$(awk '/requests in/ {n += $1} END {print n}' "$dir/$label.warm")
+    warm_errors=$(awk '/Non-2xx|Socket errors/ {print}' "$dir/$label.warm")
     requests=$(awk '/requests in/ {print $1}' "$dir/$label.wrk")
     echo "$label: ${rps} req/s, p50 ${p50}, p99 ${p99}, ${requests} requests, errors: ${errors:-none}"
-    python3 -c "w, e = $rss_warm, $rss_end; print(f'$label: RSS {w/1024:.1f} MiB after $warm_requests requests, {e/1024:.1f} MiB after $((warm_requests + requests)) ({e/w:.2f}x)')"
+    python3 -c "a, b, e = $rss_1k, $rss_10k, $rss_end; print(f'$label: RSS {a/1024:.1f} MiB after 1,000 requests, {b/1024:.1f} MiB after $warm_requests ({b/a:.2f}x), {e/1024:.1f} MiB after $((warm_requests + requests)) ({e/a:.2f}x); errors before the run: ${warm_errors:-none}')"
     eval "rps_$label=$rps"
 }
+
+# Stops wrk's thread once it has seen $STOP_AFTER responses (one connection: no overshoot).
+cat >"$dir/count.lua" <<'LUA'
+local seen, limit = 0, tonumber(os.getenv("STOP_AFTER"))
+function response(status, headers, body)
+    seen = seen + 1
+    if seen >= limit then wrk.thread:stop() end
+end
+LUA
 
 run_one embedded "$dir/embedded" AGENTBOX_LOG_LEVEL=warn
 psql "$external_admin" -qc "create database $db" >/dev/null

@@ -13,22 +13,26 @@
 #   first content token, generation tok/s and total time, measured by the client
 #   (scripts/bench-chat-stream.py). Neither is told to ignore end-of-sequence (agentbox has no such
 #   option): the prompt asks for a long story, and the table shows both completion token counts.
-# all: both.
+# load: $CONCURRENCY (100) streamed /v1/chat/completions requests at once against each server,
+#   one server running at a time, $SLOTS (4) slots each: errors, p50/p95 time to first token and
+#   total time, aggregate tok/s (scripts/bench-chat-stream.py load).
+# all: engine and chat.
 #
 # BIN: the agentbox binary (default $CARGO_TARGET_DIR/release/agentbox; CARGO_TARGET_DIR
 #   defaults to /var/tmp/agentbox-target).
 # LLAMA_SERVER: the llama-server binary (default: what scripts/build-llama-server.sh prints; it
 #   builds it once).
 # PORT: llama-server's port (18480); `agentbox serve` listens on PORT+1. REPS: chat runs (5).
+# CONCURRENCY and SLOTS: the load bench's requests at once (100) and slots per server (4).
 # Server logs: ${TMPDIR:-/tmp}/llama-server.log and ${TMPDIR:-/tmp}/agentbox-serve.log.
 set -euo pipefail
-usage="usage: $0 MODEL.gguf [threads] [tokens] [engine|chat|all]"
+usage="usage: $0 MODEL.gguf [threads] [tokens] [engine|chat|load|all]"
 model="${1:?$usage}"
 threads="${2:-2}"
 tokens="${3:-128}"
 mode="${4:-engine}"
 case "$mode" in
-    engine | chat | all) ;;
+    engine | chat | load | all) ;;
     *) echo "$usage" >&2; exit 2 ;;
 esac
 [ -f "$model" ] || { echo "$model: no such file" >&2; exit 2; }
@@ -42,6 +46,9 @@ context=2048
 port="${PORT:-18480}"
 ours_port=$((port + 1))
 reps="${REPS:-5}"
+concurrency="${CONCURRENCY:-100}"
+# Slots per server: 1 for the single-stream chat bench, $SLOTS for the load bench.
+slots=1
 logs="${TMPDIR:-/tmp}"
 peer_log="$logs/llama-server.log"
 ours_log="$logs/agentbox-serve.log"
@@ -155,13 +162,12 @@ PY
 # llama-server's /v1/chat/completions: 1 slot, the GGUF's own chat template (--jinja), and no
 # prompt cache across requests (agentbox keeps none), so every run evaluates the whole prompt.
 chat_peer() {
-    "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c "$context" -np 1 --jinja \
-        --no-cache-prompt --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
+    "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c $((slots * context)) -np "$slots" \
+        --jinja --no-cache-prompt --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
     server_pid=$!
     wait_ready "http://127.0.0.1:$port/health" 300 "$peer_log"
     echo "llama-server /v1/chat/completions (pid $server_pid, log $peer_log):" >&2
-    client run "http://127.0.0.1:$port" "$(basename "$model" .gguf)" \
-        "$tokens" "$reps" >"$work/chat-peer.json"
+    client "$1" "http://127.0.0.1:$port" "$(basename "$model" .gguf)" "$tokens" "$2" >"$work/peer.json"
     stop_server
 }
 
@@ -184,7 +190,7 @@ agentbox_command() {
         AGENTBOX_AGENTS_DIR="$work/agents"
         AGENTBOX_LOG_LEVEL=info
         AGENTBOX_ENGINE_THREADS="$threads"
-        AGENTBOX_ENGINE_SLOTS=1
+        AGENTBOX_ENGINE_SLOTS="$slots"
         AGENTBOX_ENGINE_CONTEXT_PER_SLOT="$context"
         "$bin"
     )
@@ -214,21 +220,29 @@ chat_ours() {
     wait_ready "http://127.0.0.1:$ours_port/ready" 300 "$ours_log"
     key=$(client api-key "http://127.0.0.1:$ours_port")
     echo "agentbox /v1/chat/completions, model $name (pid $server_pid, log $ours_log):" >&2
-    BENCH_API_KEY="$key" client run "http://127.0.0.1:$ours_port" "$name" \
-        "$tokens" "$reps" >"$work/chat-ours.json"
+    BENCH_API_KEY="$key" client "$1" "http://127.0.0.1:$ours_port" "$name" "$tokens" "$2" \
+        >"$work/ours.json"
     stop_server
 }
 
 chat_bench() {
-    chat_peer
-    chat_ours
-    client table "$work/chat-ours.json" "$work/chat-peer.json" \
-        "$threads" "$context" "$tokens"
+    slots=1
+    chat_peer run "$reps"
+    chat_ours run "$reps"
+    client table "$work/ours.json" "$work/peer.json" "$threads" "$context" "$tokens"
+}
+
+load_bench() {
+    slots="${SLOTS:-4}"
+    chat_peer load "$concurrency"
+    chat_ours load "$concurrency"
+    client load-table "$work/ours.json" "$work/peer.json" "$concurrency" "$slots" "$tokens"
 }
 
 llama_server="${LLAMA_SERVER:-$("$scripts/build-llama-server.sh")}"
 case "$mode" in
     engine) engine_bench ;;
     chat) chat_bench ;;
+    load) load_bench ;;
     all) engine_bench; echo; chat_bench ;;
 esac

@@ -196,6 +196,12 @@ pub async fn backup_offline(
     result
 }
 
+/// Reads and checks an archive held in memory as `restore` does before it changes anything:
+/// every entry against the manifest. What the fuzz target feeds.
+pub(crate) fn verify_bytes(archive: &[u8]) -> Result<Manifest, BackupError> {
+    archive::verify_source(archive, Path::new("archive"))
+}
+
 /// `agentbox restore`: checks the archive, then restores it into the database and the data
 /// folder of `settings`, which must be empty (or `force`).
 pub async fn restore(

@@ -7,7 +7,7 @@ mod backup;
 mod bench;
 mod bundle;
 mod doctor;
-mod eval;
+pub(crate) mod eval;
 mod healthcheck;
 mod mcp_stdio;
 mod models;

@@ -16,7 +16,7 @@ pub mod providers;
 mod reasoning;
 mod request;
 pub mod template;
-mod tool_stream;
+pub(crate) mod tool_stream;
 pub mod tool_syntax;
 
 pub use error::EngineError;

@@ -11,6 +11,8 @@ pub mod data_dir;
 pub mod domain;
 pub mod engine;
 pub mod error_chain;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod mcp_server;
 pub mod metrics;

@@ -22,7 +22,7 @@ pub mod mcp_servers;
 mod privilege;
 pub mod providers;
 mod ratings;
-mod read_only_sql;
+pub(crate) mod read_only_sql;
 mod task_queue;
 mod tasks;
 mod users;

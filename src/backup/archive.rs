@@ -274,14 +274,23 @@ impl<R: Read> Read for Hashing<R> {
 /// read (bad compression, a broken tar header) is reported as a damaged archive.
 pub(super) fn each_entry(
     path: &Path,
+    visit: impl FnMut(&str, &mut dyn Read) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
+    let file = File::open(path).map_err(BackupError::io("read", path))?;
+    each_entry_of(file, path, visit)
+}
+
+/// [`each_entry`] over the archive's bytes from `source`; `path` names it in errors.
+fn each_entry_of(
+    source: impl Read,
+    path: &Path,
     mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), BackupError>,
 ) -> Result<(), BackupError> {
     let damaged = |reason: String| BackupError::Damaged {
         path: path.to_owned(),
         reason,
     };
-    let file = File::open(path).map_err(BackupError::io("read", path))?;
-    let decoder = zstd::stream::read::Decoder::new(file).map_err(|err| damaged(err.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::new(source).map_err(|err| damaged(err.to_string()))?;
     let mut archive = tar::Archive::new(decoder);
     let entries = archive.entries().map_err(|err| damaged(err.to_string()))?;
     for entry in entries {
@@ -326,17 +335,24 @@ pub(super) async fn verify(path: &Path, progress: Arc<dyn Progress>) -> Result<M
 }
 
 fn verify_blocking(path: &Path, progress: &dyn Progress) -> Result<Manifest, BackupError> {
+    let file = File::open(path).map_err(BackupError::io("read", path))?;
+    let size = file.metadata().map_err(BackupError::io("read", path))?.len();
+    progress.stage("checking", Some(size));
+    let manifest = verify_source(file, path)?;
+    progress.advance(size);
+    Ok(manifest)
+}
+
+/// Reads the archive from `source` to its end and checks every entry against the manifest;
+/// `path` names it in errors.
+pub(super) fn verify_source(source: impl Read, path: &Path) -> Result<Manifest, BackupError> {
     let damaged = |reason: String| BackupError::Damaged {
         path: path.to_owned(),
         reason,
     };
-    let size = std::fs::metadata(path)
-        .map_err(BackupError::io("read", path))?
-        .len();
-    progress.stage("checking", Some(size));
     let mut seen: Vec<(String, u64, String)> = Vec::new();
     let mut manifest_json = None;
-    each_entry(path, |name, reader| {
+    each_entry_of(source, path, |name, reader| {
         check_entry_name(name).map_err(damaged)?;
         if name == MANIFEST {
             let mut json = Vec::new();
@@ -361,7 +377,6 @@ fn verify_blocking(path: &Path, progress: &dyn Progress) -> Result<Manifest, Bac
         seen.push((name.to_owned(), bytes, hex::encode(hasher.finalize())));
         Ok(())
     })?;
-    progress.advance(size);
     let json = manifest_json.ok_or_else(|| damaged(format!("it has no {MANIFEST}")))?;
     let manifest: Manifest =
         serde_json::from_slice(&json).map_err(|err| damaged(format!("{MANIFEST}: {err}")))?;

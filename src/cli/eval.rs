@@ -5,7 +5,7 @@
 
 mod checks;
 mod client;
-mod suite;
+pub(crate) mod suite;
 mod table;
 
 use std::time::Duration;

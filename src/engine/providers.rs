@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::EngineError;
-use super::chat::{ChatRequest, ChatStream};
+use super::chat::{ChatEvent, ChatRequest, ChatStream};
 
 /// The wire format a provider speaks (the `providers.kind` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,4 +185,21 @@ impl ProviderClient {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// Decodes a recorded response body of a provider of `kind`, cut into `pieces` as a network
+/// might deliver it: the chat events up to the first `Done`, or the error the stream would end
+/// with. What the fuzz target drives.
+pub(crate) fn decode_recorded<'a>(
+    kind: ProviderKind,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<ChatEvent>, String> {
+    let started = Instant::now();
+    let decoded = match kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
+            stream::decode_body(openai::Decoder::new(started), pieces)
+        }
+        ProviderKind::Anthropic => stream::decode_body(anthropic::Decoder::new(started), pieces),
+    };
+    decoded.map_err(|err| format!("{err:?}"))
 }

@@ -6,6 +6,8 @@ mod turns;
 
 pub use turns::{Arguments, Conventions, EmptyContent, Rendered};
 
+use std::fmt::Write as _;
+
 use minijinja::{Environment, Error, ErrorKind, Value, context};
 
 use super::EngineError;
@@ -54,8 +56,16 @@ impl ChatTemplate {
         env.add_function("raise_exception", |message: String| -> Result<Value, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, message))
         });
-        env.add_function("strftime_now", |format: String| {
-            chrono::Local::now().format(&format).to_string()
+        env.add_function("strftime_now", |format: String| -> Result<String, Error> {
+            // An unknown `%` specifier makes chrono's formatting fail (`to_string` would panic).
+            let mut now = String::new();
+            write!(now, "{}", chrono::Local::now().format(&format)).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("strftime_now: {format:?} is not a date format"),
+                )
+            })?;
+            Ok(now)
         });
         env.add_template_owned(NAME, source.to_owned())
             .map_err(|err| EngineError::Template(format!("the chat template does not compile: {err}")))?;

@@ -23,6 +23,8 @@ pub enum ApiError {
     Query(#[from] QueryRejection),
     #[error("a cookie-authenticated write needs the X-CSRF-Token header from sign-in or /api/v1/me")]
     Csrf,
+    #[error("a cookie-authenticated write from another site's page is refused (Sec-Fetch-Site or Origin)")]
+    CrossOrigin,
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("method not allowed on this path")]
@@ -101,7 +103,7 @@ impl ApiError {
             },
             ApiError::Path(_) => (StatusCode::BAD_REQUEST, "invalid_path", None),
             ApiError::Query(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
-            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf_failed", None),
+            ApiError::Csrf | ApiError::CrossOrigin => (StatusCode::FORBIDDEN, "csrf_failed", None),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             ApiError::Panic => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),

@@ -86,6 +86,9 @@ impl FromRequestParts<AppState> for Caller {
         if let Credential::Session { csrf_token, .. } = &identity.credential
             && !safe
         {
+            if !from_same_origin(parts) {
+                return Err(ApiError::CrossOrigin);
+            }
             let sent = parts
                 .headers
                 .get(CSRF_HEADER)
@@ -97,6 +100,31 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(identity))
     }
+}
+
+/// Whether a cookie write comes from the platform's own pages, by what the browser says of
+/// where it was made: `Sec-Fetch-Site` where the browser sends it (every current one does),
+/// else `Origin` against the host the request was sent to. A request with neither is not from
+/// a browser page, and the CSRF token alone decides. (The token already stops a forged write;
+/// this refuses one even if a token leaked, as `SameSite=Strict` does for the cookie.)
+fn from_same_origin(parts: &Parts) -> bool {
+    if let Some(site) = parts.headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = parts.headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| parts.uri.authority().map(axum::http::uri::Authority::as_str));
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, authority)| authority);
+    matches!((origin_host, host), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
 }
 
 /// Who is on the other end of the connection, for sessions and throttling.

@@ -5,7 +5,7 @@
 //! may read, the platform's other tables) and for messages a model can act on.
 
 mod allowed;
-mod check;
+pub(crate) mod check;
 mod names;
 mod plan;
 

@@ -1,5 +1,7 @@
 //! `serve` killed with SIGKILL in the middle of 1,000 concurrent message writes: after a restart,
 //! every write the API acknowledged (a 2xx) is there. The figure is printed for both databases.
+//! Then SIGKILL during a running task (it runs again after its lease and ends once) and during a
+//! model download (the next pull resumes it; no listing ever shows the partial file).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +11,9 @@ use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+use crate::models::{sha256, test_model};
 use crate::support::ExternalDb;
+use crate::support::file_server::{FileServer, Manners};
 use crate::support::serve_process::ServeProcess;
 
 const WRITES: usize = 1_000;
@@ -265,4 +269,149 @@ async fn wait_for_task(
         assert!(Instant::now() < deadline, "the task did not get there: {task}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The first start of `serve` pulls the missing model of the `fast` role by itself; the process
+/// is killed half-way. After a restart the `.part` is listed as partial, never as a model (not
+/// in `/v1/models`, not in Ollama's `/api/tags`), and the next pull asks only for the rest,
+/// checks the sha256 of the whole file, and the model answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_model_pull_lists_no_partial_model_and_the_next_pull_resumes() {
+    let model = std::fs::read(test_model()).unwrap();
+    // About 4 s for the whole file at one 64 KiB chunk per 3 ms.
+    let hub = FileServer::start(
+        model.clone(),
+        Manners {
+            ranges: true,
+            chunk_delay: Some(Duration::from_millis(3)),
+            ..Manners::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let external = ExternalDb::for_this_run().await;
+    let mut env: Vec<(String, String)> = external.iter().flat_map(ExternalDb::env).collect();
+    env.push((
+        "AGENTBOX_MODELS_FILE".into(),
+        catalog_of(dir.path(), &hub, &model),
+    ));
+    env.push(("AGENTBOX_BACKUP_INTERVAL_HOURS".into(), "0".into()));
+    env.push(("AGENTBOX_ENGINE_THREADS".into(), "1".into()));
+    let models = dir.path().join("data/models");
+    let part = models.join("tiny.gguf.part");
+
+    let server = ServeProcess::start(dir.path(), &env);
+    wait_for_file(&part, model.len() as u64 / 4).await;
+    server.kill();
+    let partial = std::fs::metadata(&part).unwrap().len();
+    assert!(
+        partial < model.len() as u64,
+        "the kill came after the whole file was there"
+    );
+    assert!(
+        !models.join("tiny.gguf").exists(),
+        "a half file under the model's name"
+    );
+
+    env.push(("AGENTBOX_MODELS_AUTO_PULL".into(), "false".into()));
+    let server = ServeProcess::start(dir.path(), &env);
+    let client = Client::builder().timeout(Duration::from_mins(2)).build().unwrap();
+    let key = admin_key(&server.url).await;
+    let get = |path: &str| {
+        let request = client.get(format!("{}{path}", server.url)).bearer_auth(&key);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let listed = get("/api/v1/models").await;
+    let row = &listed["models"][0];
+    assert_eq!(
+        (&row["name"], &row["state"]),
+        (&json!("tiny"), &json!("partial")),
+        "{listed}"
+    );
+    assert_eq!(row["partial_bytes"], partial, "{row}");
+    assert!(!ids(&get("/v1/models").await["data"], "id").contains(&"tiny".to_owned()));
+    assert!(
+        !ids(&get("/api/tags").await["models"], "name")
+            .iter()
+            .any(|n| n.starts_with("tiny"))
+    );
+
+    let before = hub.ranges_asked().len();
+    let pulled = client
+        .post(format!("{}/api/v1/models/tiny/pull", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.status(), StatusCode::OK);
+    let events = pulled.text().await.unwrap();
+    assert!(events.contains("event: done"), "{events}");
+    assert_eq!(
+        hub.ranges_asked()[before..],
+        [Some(format!("bytes={partial}-"))],
+        "the pull asks only for the rest"
+    );
+    assert!(!part.exists());
+    assert_eq!(std::fs::read(models.join("tiny.gguf")).unwrap(), model);
+    assert!(ids(&get("/v1/models").await["data"], "id").contains(&"tiny".to_owned()));
+    let answer: Value = client
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&key)
+        .json(&json!({ "model": "tiny", "messages": [{ "role": "user", "content": "Hi" }], "max_tokens": 8 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["object"], "chat.completion", "{answer}");
+    println!(
+        "crash safety: a pull killed at {partial} of {} bytes was listed as partial, resumed with \
+         bytes={partial}- and verified",
+        model.len()
+    );
+    server.stop();
+    if let Some(db) = external {
+        db.drop_db().await;
+    }
+}
+
+/// A catalog in `dir` whose model `tiny` (role `fast`) is `model`, served by `hub`.
+fn catalog_of(dir: &std::path::Path, hub: &FileServer, model: &[u8]) -> String {
+    let catalog = dir.join("models.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[[model]]\nname = \"tiny\"\nrole = \"fast\"\nsource = \"{}\"\nfile = \"tiny.gguf\"\n\
+             sha256 = \"{}\"\nsize_bytes = {}\n",
+            hub.url(),
+            sha256(model),
+            model.len()
+        ),
+    )
+    .unwrap();
+    catalog.display().to_string()
+}
+
+/// Waits (a minute at most) until `path` holds at least `bytes`.
+async fn wait_for_file(path: &std::path::Path, bytes: u64) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while std::fs::metadata(path).map_or(0, |m| m.len()) < bytes {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not reach {bytes} bytes",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The `field` of each entry of a listing.
+fn ids(entries: &Value, field: &str) -> Vec<String> {
+    entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry[field].as_str().map(str::to_owned))
+        .collect()
 }

@@ -963,9 +963,8 @@ async fn cookie_writes_without_their_own_csrf_token_change_nothing() {
     let other = app.login("member@example.com", PASSWORD).await;
     let before = rows(&app).await;
 
-    // NOTE: the server does not check Origin (nor Referer): a cross-site write is stopped by the
-    // CSRF token and the SameSite=Strict cookie alone. A foreign Origin is sent without a token
-    // here, and refused for the missing token.
+    // A page of another site is refused even with the right token (as if it had leaked):
+    // by Sec-Fetch-Site where the browser sends it, else by Origin against Host.
     let sessions = app.url("/api/v1/sessions");
     let forged = [
         (
@@ -996,11 +995,40 @@ async fn cookie_writes_without_their_own_csrf_token_change_nothing() {
                 .json(&json!({})),
         ),
         (
-            "Origin: https://evil.example",
+            "the right token from Origin: https://evil.example",
             admin
                 .client
                 .post(sessions.as_str())
+                .header(CSRF_HEADER, admin.csrf.as_str())
                 .header(ORIGIN, "https://evil.example")
+                .json(&json!({})),
+        ),
+        (
+            "the right token from Origin: null",
+            admin
+                .client
+                .post(sessions.as_str())
+                .header(CSRF_HEADER, admin.csrf.as_str())
+                .header(ORIGIN, "null")
+                .json(&json!({})),
+        ),
+        (
+            "the right token with Sec-Fetch-Site: cross-site",
+            admin
+                .client
+                .post(sessions.as_str())
+                .header(CSRF_HEADER, admin.csrf.as_str())
+                .header("sec-fetch-site", "cross-site")
+                .header(ORIGIN, app.url(""))
+                .json(&json!({})),
+        ),
+        (
+            "the right token with Sec-Fetch-Site: same-site (a sibling subdomain)",
+            admin
+                .client
+                .post(sessions.as_str())
+                .header(CSRF_HEADER, admin.csrf.as_str())
+                .header("sec-fetch-site", "same-site")
                 .json(&json!({})),
         ),
         ("a DELETE without X-CSRF-Token", admin.client.delete(revoke_key)),
@@ -1015,7 +1043,32 @@ async fn cookie_writes_without_their_own_csrf_token_change_nothing() {
             .assert_refused(what, &[(StatusCode::FORBIDDEN, "csrf_failed")]);
     }
     assert_unchanged(&app, &before, "cookie writes without their own CSRF token").await;
+    own_page_writes_pass(&app, &admin).await;
     app.stop().await;
+}
+
+/// The platform's own page: the token, from its own origin, as a browser sends it.
+async fn own_page_writes_pass(app: &TestApp, admin: &Session) {
+    for (what, name, value) in [
+        ("Origin of the platform", ORIGIN.as_str(), app.url("")),
+        (
+            "Sec-Fetch-Site: same-origin",
+            "sec-fetch-site",
+            "same-origin".to_owned(),
+        ),
+    ] {
+        let status = admin
+            .client
+            .post(app.url("/api/v1/sessions"))
+            .header(CSRF_HEADER, admin.csrf.as_str())
+            .header(name, value)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::CREATED, "{what}");
+    }
 }
 
 /// Wrong passwords sent at once for one account.

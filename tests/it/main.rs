@@ -16,6 +16,7 @@ mod engine;
 mod errors;
 mod evals;
 mod first_run;
+mod fuzz_corpora;
 mod health;
 mod hostile_input;
 mod inference;

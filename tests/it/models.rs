@@ -20,7 +20,7 @@ use crate::support::file_server::{FileServer, Manners};
 use crate::support::{Options, TestApp, error_code, settings_for};
 
 /// The path of the real test model, or a failure that says how to get it.
-fn test_model() -> PathBuf {
+pub(crate) fn test_model() -> PathBuf {
     let path = std::env::var("AGENTBOX_TEST_MODEL").unwrap_or_else(|_| {
         panic!(
             "AGENTBOX_TEST_MODEL is unset: run `export AGENTBOX_TEST_MODEL=$(scripts/fetch-test-model.sh)` \
@@ -43,7 +43,7 @@ fn payload(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

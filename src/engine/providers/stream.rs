@@ -71,12 +71,12 @@ impl Clock {
 
 pub(super) async fn pump<D: Decode>(
     response: Response,
-    mut decoder: D,
+    decoder: D,
     sender: ChatSender,
     settings: StreamSettings,
 ) {
     let mut body = response.bytes_stream();
-    let mut parser = SseParser::new();
+    let mut decoding = BodyDecoder::new(decoder);
     loop {
         let next = tokio::select! {
             // Nobody reads any more: stop now rather than at the next piece.
@@ -85,13 +85,8 @@ pub(super) async fn pump<D: Decode>(
         };
         let closed = matches!(next, Ok(None));
         let events = match next {
-            Ok(Some(Ok(bytes))) => decode_all(&mut decoder, parser.feed(&bytes)),
-            Ok(None) => decode_all(&mut decoder, parser.finish()).and_then(|mut events| {
-                if !has_done(&events) {
-                    events.extend(decoder.end()?);
-                }
-                Ok(events)
-            }),
+            Ok(Some(Ok(bytes))) => decoding.piece(&bytes),
+            Ok(None) => decoding.end(),
             Ok(Some(Err(err))) => Err(DecodeError::Unavailable(format!(
                 "the stream broke off: {}",
                 error_chain(&err.without_url())
@@ -120,6 +115,54 @@ pub(super) async fn pump<D: Decode>(
             return;
         }
     }
+}
+
+/// Bytes → SSE events → chat events, fed the body as it arrives: what [`pump`] runs, without
+/// the network.
+pub(super) struct BodyDecoder<D> {
+    parser: SseParser,
+    decoder: D,
+}
+
+impl<D: Decode> BodyDecoder<D> {
+    pub fn new(decoder: D) -> Self {
+        Self {
+            parser: SseParser::new(),
+            decoder,
+        }
+    }
+
+    /// The chat events for the next piece of the body.
+    pub fn piece(&mut self, bytes: &[u8]) -> Result<Vec<ChatEvent>, DecodeError> {
+        decode_all(&mut self.decoder, self.parser.feed(bytes))
+    }
+
+    /// The body ended: its last events, or why the answer is incomplete.
+    pub fn end(&mut self) -> Result<Vec<ChatEvent>, DecodeError> {
+        let mut events = decode_all(&mut self.decoder, self.parser.finish())?;
+        if !has_done(&events) {
+            events.extend(self.decoder.end()?);
+        }
+        Ok(events)
+    }
+}
+
+/// Decodes a whole body that arrives in `pieces`: the events up to the first `Done`, or the
+/// error the stream would end with.
+pub(super) fn decode_body<'a, D: Decode>(
+    decoder: D,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<ChatEvent>, DecodeError> {
+    let mut decoding = BodyDecoder::new(decoder);
+    let mut events = Vec::new();
+    for piece in pieces {
+        events.extend(decoding.piece(piece)?);
+        if has_done(&events) {
+            return Ok(events);
+        }
+    }
+    events.extend(decoding.end()?);
+    Ok(events)
 }
 
 fn has_done(events: &[ChatEvent]) -> bool {

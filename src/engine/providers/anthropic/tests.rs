@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::engine::SamplingParams;
 use crate::engine::grammar::ToolSpec;
-use crate::engine::providers::sse::SseParser;
+use crate::engine::providers::stream::decode_body;
 
 const TEXT_STREAM: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -114,18 +114,7 @@ fn empty_turns_are_left_out_and_bad_turns_refused() {
 }
 
 fn decode(stream: &str, size: usize) -> Result<Vec<ChatEvent>, DecodeError> {
-    let mut decoder = Decoder::new(Instant::now());
-    let mut parser = SseParser::new();
-    let mut events = Vec::new();
-    for piece in stream.as_bytes().chunks(size) {
-        for event in parser.feed(piece) {
-            events.extend(decoder.event(&event)?);
-        }
-    }
-    if !events.iter().any(|e| matches!(e, ChatEvent::Done(_))) {
-        events.extend(decoder.end()?);
-    }
-    Ok(events)
+    decode_body(Decoder::new(Instant::now()), stream.as_bytes().chunks(size))
 }
 
 fn stats(events: &[ChatEvent]) -> (u32, u32, FinishReason) {

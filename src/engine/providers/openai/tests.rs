@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::engine::SamplingParams;
 use crate::engine::grammar::ToolSpec;
-use crate::engine::providers::sse::SseParser;
+use crate::engine::providers::stream::decode_body;
 
 fn weather_tool() -> ToolSpec {
     ToolSpec {
@@ -96,18 +96,7 @@ fn openai_itself_gets_only_its_documented_fields() {
 
 /// Feeds `stream` in chunks of `size` bytes, as the network might cut it.
 fn decode(stream: &str, size: usize) -> Result<Vec<ChatEvent>, DecodeError> {
-    let mut decoder = Decoder::new(Instant::now());
-    let mut parser = SseParser::new();
-    let mut events = Vec::new();
-    for piece in stream.as_bytes().chunks(size) {
-        for event in parser.feed(piece) {
-            events.extend(decoder.event(&event)?);
-        }
-    }
-    if !events.iter().any(|e| matches!(e, ChatEvent::Done(_))) {
-        events.extend(decoder.end()?);
-    }
-    Ok(events)
+    decode_body(Decoder::new(Instant::now()), stream.as_bytes().chunks(size))
 }
 
 fn done(events: &[ChatEvent]) -> GenerationStatsView {

@@ -1,0 +1,2 @@
+#![no_main]
+agentbox_fuzz::target!(agentbox::fuzz::eval_suite);

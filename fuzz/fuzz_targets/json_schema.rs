@@ -1,0 +1,2 @@
+#![no_main]
+agentbox_fuzz::target!(agentbox::fuzz::json_schema_grammar);
