@@ -44,6 +44,17 @@ machine-readable (`invalid_input`, `not_found`, `unauthenticated`, `forbidden`, 
 **Streams.** Operations documented as `text/event-stream` answer with server-sent events; their \
 descriptions name the events, whose `data` is one JSON object each.";
 
+/// How the schema of a `text/event-stream` answer reads: each server-sent event, with its name
+/// and its `data`, one JSON object (the operation's description names the events).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the streams are written by axum's `Sse`
+pub struct ServerSentEvent {
+    /// The event's name (the compatible APIs' streams send none).
+    event: Option<String>,
+    /// One JSON object.
+    data: String,
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "agentbox", description = DESCRIPTION),

@@ -118,15 +118,22 @@ pub struct GenerateBody {
     pub images: Option<Vec<String>>,
 }
 
-/// The timings and counts of a finished answer (durations in nanoseconds).
+/// The timings and counts of a finished answer (durations in nanoseconds). Lines carry them
+/// flattened, and only the last line of an answer has them: not required in the schema.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = OllamaStats)]
 pub struct Stats {
+    #[schema(required = false)]
     pub total_duration: u64,
+    #[schema(required = false)]
     pub load_duration: u64,
+    #[schema(required = false)]
     pub prompt_eval_count: u32,
+    #[schema(required = false)]
     pub prompt_eval_duration: u64,
+    #[schema(required = false)]
     pub eval_count: u32,
+    #[schema(required = false)]
     pub eval_duration: u64,
 }
 
@@ -201,7 +208,8 @@ enum Line<T> {
     tag = "ollama",
     request_body = ChatBody,
     responses(
-        (status = 200, description = "`ChatLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false`", body = ChatLine),
+        (status = 200, description = "`ChatLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false`",
+            content((ChatLine = "application/json"), (ChatLine = "application/x-ndjson"))),
         (status = 400, description = "A bad or unsupported field", body = OllamaErrorBody),
         (status = 401, description = "No or a wrong API key", body = OllamaErrorBody),
         (status = 404, description = "No such model or agent", body = OllamaErrorBody),
@@ -261,7 +269,8 @@ pub async fn chat(
     tag = "ollama",
     request_body = GenerateBody,
     responses(
-        (status = 200, description = "`GenerateLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false`", body = GenerateLine),
+        (status = 200, description = "`GenerateLine`s as newline-delimited JSON (`application/x-ndjson`), or one with `stream: false`",
+            content((GenerateLine = "application/json"), (GenerateLine = "application/x-ndjson"))),
         (status = 400, description = "A bad or unsupported field", body = OllamaErrorBody),
         (status = 401, description = "No or a wrong API key", body = OllamaErrorBody),
         (status = 404, description = "No such model or agent", body = OllamaErrorBody),

@@ -366,7 +366,8 @@ fn pull_lines(followed: Followed, name: &str) -> Vec<Result<PullStatus, OllamaEr
     tag = "ollama",
     request_body = NameBody,
     responses(
-        (status = 200, description = "`PullStatus` lines (newline-delimited JSON) ending with `success` or an `error` line; one object with `stream: false`", body = PullStatus),
+        (status = 200, description = "`PullStatus` lines (newline-delimited JSON) ending with `success` or an `error` line; one object with `stream: false`",
+            content((PullStatus = "application/json"), (PullStatus = "application/x-ndjson"))),
         (status = 403, description = "Not an admin", body = OllamaErrorBody),
         (status = 404, description = "Not in the catalog", body = OllamaErrorBody),
     )

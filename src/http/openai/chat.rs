@@ -17,6 +17,7 @@ use crate::http::AppState;
 use crate::http::compat::{Answer, ToolBody, invalid, tool_specs, unsupported};
 use crate::http::error::{ApiError, OpenAiError, OpenAiErrorBody};
 use crate::http::extract::{ApiJson, Caller};
+use crate::http::openapi::ServerSentEvent;
 use crate::service::completions::Target;
 
 /// The most messages one request may carry.
@@ -171,7 +172,8 @@ pub struct FunctionCallBody {
     tag = "openai",
     request_body = ChatCompletionBody,
     responses(
-        (status = 200, description = "A `chat.completion`, or with `stream` server-sent `chat.completion.chunk`s then `[DONE]`", body = stream::ChatCompletion),
+        (status = 200, description = "A `chat.completion`, or with `stream` server-sent `chat.completion.chunk`s then `[DONE]`",
+            content((stream::ChatCompletion = "application/json"), (ServerSentEvent = "text/event-stream"))),
         (status = 400, description = "A bad or unsupported field (`invalid_input`, `unsupported_value`, `invalid_json`, `context_overflow`)", body = OpenAiErrorBody),
         (status = 401, description = "No or a wrong API key (`unauthenticated`)", body = OpenAiErrorBody),
         (status = 404, description = "No such model or agent (`model_not_found`, `not_found`)", body = OpenAiErrorBody),

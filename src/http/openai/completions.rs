@@ -18,6 +18,7 @@ use crate::http::AppState;
 use crate::http::compat::{Answer, Piece, invalid, unsupported};
 use crate::http::error::{ApiError, OpenAiError, OpenAiErrorBody};
 use crate::http::extract::{ApiJson, Caller};
+use crate::http::openapi::ServerSentEvent;
 use crate::service::completions::Target;
 
 /// `OpenAI`'s default.
@@ -87,7 +88,8 @@ pub struct TextChoice {
     tag = "openai",
     request_body = CompletionBody,
     responses(
-        (status = 200, description = "A `text_completion`, or with `stream` server-sent ones then `[DONE]`", body = TextCompletion),
+        (status = 200, description = "A `text_completion`, or with `stream` server-sent ones then `[DONE]`",
+            content((TextCompletion = "application/json"), (ServerSentEvent = "text/event-stream"))),
         (status = 400, description = "A bad or unsupported field, or a remote model (`invalid_input`, `unsupported_value`)", body = OpenAiErrorBody),
         (status = 404, description = "No such model (`model_not_found`)", body = OpenAiErrorBody),
         (status = 503, description = "The model is not available now (`model_unavailable`)", body = OpenAiErrorBody),

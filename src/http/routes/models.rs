@@ -19,6 +19,7 @@ use crate::engine::llama::LoadedModel;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, engine_error_body};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::openapi::ServerSentEvent;
 use crate::service::models::{ModelList, PullHandle, PullState};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -184,7 +185,7 @@ pub async fn set_roles(
     tag = "models",
     params(("name" = String, Path, description = "The model's name"), PullQuery),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = ServerSentEvent,
             description = "Server-sent events: `progress` (`PullProgress`), then `done` (`PullDone`) or `error` (`ErrorBody`)"),
         (status = 404, description = "No such model in the catalog (`model_not_found`)", body = ErrorBody),
         (status = 409, description = "Another process is downloading it (`pull_in_progress`)", body = ErrorBody),

@@ -19,6 +19,7 @@ use crate::domain::{ChatSession, Message};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::openapi::ServerSentEvent;
 use crate::service::chat::events::AgentEvent;
 use crate::service::chat::{ChatRun, SendMessage};
 
@@ -251,7 +252,7 @@ pub async fn messages(
     params(("id" = Uuid, Path, description = "The session's id")),
     request_body = SendMessageBody,
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = ServerSentEvent,
             description = "Server-sent events: `message`, `token`, `reasoning`, `tool_call`, `tool_result`, `error`, then `done`"),
         (status = 404, description = "No such session of the caller's, or agent (`not_found`)", body = ErrorBody),
         (status = 409, description = "The session is still answering the previous message (`session_busy`)", body = ErrorBody),

@@ -22,6 +22,7 @@ use crate::domain::{Page, Task, TaskEvent};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, service_error_body};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::openapi::ServerSentEvent;
 use crate::service::ServiceError;
 use crate::service::tasks::CreateTask;
 
@@ -173,7 +174,7 @@ pub async fn cancel(
         ("Last-Event-ID" = Option<i64>, Header, description = "Replay only the events after this id"),
         EventsQuery),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = ServerSentEvent,
             description = "Server-sent events, each with its `id`; the last is `finished`"),
         (status = 404, description = "No such task of the caller's (`not_found`)", body = ErrorBody),
         (status = 422, description = "A `Last-Event-ID` that is not an event id (`invalid_input`)", body = ErrorBody),

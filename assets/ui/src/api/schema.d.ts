@@ -2142,20 +2142,23 @@ export interface components {
             system?: string | null;
             template: string;
         };
-        /** @description The timings and counts of a finished answer (durations in nanoseconds). */
+        /**
+         * @description The timings and counts of a finished answer (durations in nanoseconds). Lines carry them
+         *     flattened, and only the last line of an answer has them: not required in the schema.
+         */
         OllamaStats: {
             /** Format: int32 */
-            eval_count: number;
+            eval_count?: number;
             /** Format: int64 */
-            eval_duration: number;
+            eval_duration?: number;
             /** Format: int64 */
-            load_duration: number;
+            load_duration?: number;
             /** Format: int32 */
-            prompt_eval_count: number;
+            prompt_eval_count?: number;
             /** Format: int64 */
-            prompt_eval_duration: number;
+            prompt_eval_duration?: number;
             /** Format: int64 */
-            total_duration: number;
+            total_duration?: number;
         };
         OllamaTagModel: {
             details: components["schemas"]["OllamaDetails"];
@@ -2485,6 +2488,16 @@ export interface components {
             content: string;
             /** @description A model name or role that replaces the agent's for this message. */
             model?: string | null;
+        };
+        /**
+         * @description How the schema of a `text/event-stream` answer reads: each server-sent event, with its name
+         *     and its `data`, one JSON object (the operation's description names the events).
+         */
+        ServerSentEvent: {
+            /** @description One JSON object. */
+            data: string;
+            /** @description The event's name (the compatible APIs' streams send none). */
+            event?: string | null;
         };
         /** @description An agent that answered in a session, the model it used last, and its model calls. */
         SessionAgent: {
@@ -2824,6 +2837,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OllamaChatLine"];
+                    "application/x-ndjson": components["schemas"]["OllamaChatLine"];
                 };
             };
             /** @description A bad or unsupported field */
@@ -3018,6 +3032,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OllamaGenerateLine"];
+                    "application/x-ndjson": components["schemas"]["OllamaGenerateLine"];
                 };
             };
             /** @description A bad or unsupported field */
@@ -3103,6 +3118,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OllamaPullStatus"];
+                    "application/x-ndjson": components["schemas"]["OllamaPullStatus"];
                 };
             };
             401: components["responses"]["OllamaError"];
@@ -4531,7 +4547,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
                 };
             };
             401: components["responses"]["Unauthenticated"];
@@ -5310,7 +5326,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
                 };
             };
             401: components["responses"]["Unauthenticated"];
@@ -5523,7 +5539,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
                 };
             };
             401: components["responses"]["Unauthenticated"];
@@ -5899,6 +5915,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
                 };
             };
             /** @description A bad or unsupported field (`invalid_input`, `unsupported_value`, `invalid_json`, `context_overflow`) */
@@ -5961,6 +5978,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TextCompletion"];
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
                 };
             };
             /** @description A bad or unsupported field, or a remote model (`invalid_input`, `unsupported_value`) */
