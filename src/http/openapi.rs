@@ -12,6 +12,7 @@ use utoipa::openapi::{
 
 use super::error::ErrorBody;
 use super::extract::SESSION_COOKIE;
+use super::openai::stream::Chunk as ChatCompletionChunk;
 use super::routes::models::{PullDone, PullProgress};
 use crate::service::chat::events::{RunSummary, TokenData, ToolCallData, ToolResultData};
 
@@ -80,6 +81,7 @@ pub struct ServerSentEvent {
     ),
     components(schemas(
         ErrorBody,
+        ChatCompletionChunk,
         PullProgress,
         PullDone,
         TokenData,

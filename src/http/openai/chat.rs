@@ -159,8 +159,9 @@ pub struct FunctionCallBody {
 
 /// Creates a chat completion (OpenAI-compatible).
 ///
-/// With `stream: true` the answer comes as server-sent `chat.completion.chunk`s ending with
-/// `data: [DONE]`; closing the connection stops the model. A model named `agent:<name>` runs
+/// With `stream: true` the answer comes as server-sent events of the default type, `message`
+/// (data: `ChatCompletionChunk`), ending with `data: [DONE]`; closing the connection stops
+/// the model. A model named `agent:<name>` runs
 /// that agent's loop on the server — its tools executed as the caller, under row-level
 /// security — and answers with its final message; its turns are kept as a session of the
 /// caller's (`x-agentbox-session` header). Unsupported fields (`n` > 1, `logprobs`,

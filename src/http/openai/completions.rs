@@ -81,6 +81,9 @@ pub struct TextChoice {
 }
 
 /// Continues a prompt (legacy OpenAI text completions), on a local model.
+///
+/// With `stream: true` the answer comes as server-sent events of the default type, `message`
+/// (data: `TextCompletion`), ending with `data: [DONE]`.
 #[utoipa::path(
     post,
     path = "/v1/completions",

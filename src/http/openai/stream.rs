@@ -156,8 +156,10 @@ pub fn completion_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-#[derive(Serialize)]
-struct Chunk<'a> {
+/// One event of a streamed chat completion.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ChatCompletionChunk)]
+pub struct Chunk<'a> {
     id: &'a str,
     object: &'static str,
     created: i64,
@@ -165,18 +167,23 @@ struct Chunk<'a> {
     choices: Vec<ChunkChoice>,
     /// `null` on every chunk but the last when usage was asked for; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
     usage: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ChatCompletionChunkChoice)]
 struct ChunkChoice {
     index: u32,
     delta: Delta,
     finish_reason: Option<&'static str>,
+    /// Always `null`.
+    #[schema(value_type = Option<Object>)]
     logprobs: Option<Value>,
 }
 
-#[derive(Default, Serialize)]
+#[derive(Default, Serialize, ToSchema)]
+#[schema(as = ChatCompletionDelta)]
 struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
