@@ -1105,8 +1105,9 @@ export interface paths {
         put?: never;
         /**
          * Creates a chat completion (OpenAI-compatible).
-         * @description With `stream: true` the answer comes as server-sent `chat.completion.chunk`s ending with
-         *     `data: [DONE]`; closing the connection stops the model. A model named `agent:<name>` runs
+         * @description With `stream: true` the answer comes as server-sent events of the default type, `message`
+         *     (data: `ChatCompletionChunk`), ending with `data: [DONE]`; closing the connection stops
+         *     the model. A model named `agent:<name>` runs
          *     that agent's loop on the server — its tools executed as the caller, under row-level
          *     security — and answers with its final message; its turns are kept as a session of the
          *     caller's (`x-agentbox-session` header). Unsupported fields (`n` > 1, `logprobs`,
@@ -1128,7 +1129,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Continues a prompt (legacy OpenAI text completions), on a local model. */
+        /**
+         * Continues a prompt (legacy OpenAI text completions), on a local model.
+         * @description With `stream: true` the answer comes as server-sent events of the default type, `message`
+         *     (data: `TextCompletion`), ending with `data: [DONE]`.
+         */
         post: operations["createCompletion"];
         delete?: never;
         options?: never;
@@ -1329,6 +1334,31 @@ export interface components {
             /** @description `auto`, `none`, `required`, or `{"type": "function", "function": {"name": ...}}`. */
             tool_choice?: Record<string, never> | null;
             tools?: components["schemas"]["ToolBody"][] | null;
+        };
+        /** @description One event of a streamed chat completion. */
+        ChatCompletionChunk: {
+            choices: components["schemas"]["ChatCompletionChunkChoice"][];
+            /** Format: int64 */
+            created: number;
+            id: string;
+            model: string;
+            object: string;
+            usage?: null | components["schemas"]["OpenAiUsage"];
+        };
+        ChatCompletionChunkChoice: {
+            delta: components["schemas"]["ChatCompletionDelta"];
+            finish_reason?: string | null;
+            /** Format: int32 */
+            index: number;
+            /** @description Always `null`. */
+            logprobs?: Record<string, never> | null;
+        };
+        ChatCompletionDelta: {
+            content?: string | null;
+            /** @description A reasoning model's thinking (as llama-server and `DeepSeek`'s API name it). */
+            reasoning_content?: string | null;
+            role?: string | null;
+            tool_calls?: components["schemas"]["ToolCallOut"][] | null;
         };
         /** @description A conversation of one user with one or more agents (`agent` is the one it started with). */
         ChatSession: {
