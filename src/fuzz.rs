@@ -168,7 +168,7 @@ pub fn local_tool_calls(data: &[u8]) {
     let Ok(output) = std::str::from_utf8(rest) else {
         return;
     };
-    let syntax = SYNTAXES[usize::from(selector) % SYNTAXES.len()];
+    let syntax = ToolSyntax::ALL[usize::from(selector) % ToolSyntax::ALL.len()];
     let whole = split_calls(syntax, [output]);
     let pieces = char_chunks(output, usize::from(selector >> 3) + 1);
     let streamed = split_calls(syntax, pieces.iter().map(String::as_str));
@@ -255,15 +255,6 @@ pub fn eval_suite(data: &[u8]) {
 pub fn backup_archive(data: &[u8]) {
     let _ = crate::backup::verify_bytes(data);
 }
-
-const SYNTAXES: [ToolSyntax; 6] = [
-    ToolSyntax::Hermes,
-    ToolSyntax::Llama3,
-    ToolSyntax::Mistral,
-    ToolSyntax::DeepSeekR1,
-    ToolSyntax::SmolLm2,
-    ToolSyntax::Json,
-];
 
 fn fuzz_tools() -> Vec<ToolSpec> {
     vec![ToolSpec {

@@ -65,6 +65,16 @@ const LEADING_LLAMA_CALL: &str = r#"^\s*(?:<\|python_tag\|>)?\s*(\{\s*"name"\s*:
 
 impl ToolSyntax {
     /// The syntax a chat template shows. Checked from the most specific marker to the least.
+    /// Every syntax, in declaration order.
+    pub const ALL: [ToolSyntax; 6] = [
+        Self::Hermes,
+        Self::Llama3,
+        Self::Mistral,
+        Self::DeepSeekR1,
+        Self::SmolLm2,
+        Self::Json,
+    ];
+
     pub fn detect(template: &str) -> Self {
         if template.contains(DEEPSEEK_CALLS_BEGIN) || template.contains(DEEPSEEK_CALL_BEGIN) {
             Self::DeepSeekR1

@@ -3,14 +3,7 @@ use serde_json::json;
 use super::grammar_rules::rename_rules;
 use super::*;
 
-const ALL: [ToolSyntax; 6] = [
-    ToolSyntax::Hermes,
-    ToolSyntax::Llama3,
-    ToolSyntax::Mistral,
-    ToolSyntax::DeepSeekR1,
-    ToolSyntax::SmolLm2,
-    ToolSyntax::Json,
-];
+const ALL: [ToolSyntax; 6] = ToolSyntax::ALL;
 
 fn tools() -> Vec<ToolSpec> {
     vec![
