@@ -255,7 +255,7 @@ async fn engine_ttft(
                 first.get_or_insert_with(|| started.elapsed());
             }
             ChatEvent::Done(_) => break,
-            ChatEvent::ToolCall(_) | ChatEvent::Reasoning(_) => {}
+            ChatEvent::ToolCall(_) | ChatEvent::ToolCallDelta(_) | ChatEvent::Reasoning(_) => {}
         }
     }
     first.expect("the engine answered")

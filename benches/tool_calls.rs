@@ -125,6 +125,7 @@ async fn run() {
         context_per_slot: 2048,
         batch_tokens: 512,
         memory_budget_bytes: 1 << 30,
+        prompt_cache: true,
     });
     let spec = ModelSpec {
         name: "bench".into(),
@@ -254,7 +255,7 @@ async fn native(engine: &Engine, spec: &ModelSpec, text: &str, tools: &[ToolSpec
                 first.get_or_insert_with(|| started.elapsed());
                 answer.text.push_str(&piece);
             }
-            Ok(ChatEvent::Reasoning(_)) => {}
+            Ok(ChatEvent::Reasoning(_) | ChatEvent::ToolCallDelta(_)) => {}
             Ok(ChatEvent::ToolCall(call)) => answer.call = Some((call.name, call.arguments)),
             Ok(ChatEvent::Done(stats)) => {
                 answer.ttft = stats.time_to_first_token;

@@ -5,8 +5,9 @@
 #
 #   scripts/bench-vs-llama-server.sh MODEL.gguf [threads=2] [tokens=128] [engine|chat|all]
 #
-# engine (the default): the in-process engine (`agentbox bench`) against llama-server's
-#   /completion, exactly $tokens tokens each; 1 stream and 4 concurrent streams.
+# engine (the default): `agentbox bench --llama-server`: the in-process engine against
+#   llama-server's /completion, exactly $tokens tokens each, 1, 4 and 8 concurrent streams, a
+#   tool offered, and a 10-turn chat's time to first token (both prompt caches on).
 # chat: `agentbox serve`'s POST /v1/chat/completions against llama-server's, streamed, one server
 #   running at a time, 1 slot: the same ~128-word request (temperature 0, same seed, max_tokens
 #   $tokens, stream_options.include_usage), 1 warm-up then $REPS runs, medians of the time to the
@@ -95,72 +96,14 @@ wait_ready() {
     }
 }
 
-# N concurrent /completion requests of exactly $tokens tokens; prints JSON like `agentbox bench`.
-peer_run() {
-    local streams="$1"
-    "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c $((streams * context)) \
-        -np "$streams" --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
-    server_pid=$!
-    wait_ready "http://127.0.0.1:$port/health" 300 "$peer_log"
-    python3 - "$port" "$streams" "$tokens" "$prompt_words" "$server_pid" <<'PY'
-import json, sys, threading, time, urllib.request
-port, streams, tokens, words, pid = (int(a) for a in sys.argv[1:])
-vocab = ["river", "mountain", "quiet", "lantern", "orchard", "violet", "harbor", "cedar"]
-prompt = " ".join(vocab[i % len(vocab)] for i in range(words))
-def complete(n, out):
-    body = json.dumps({"prompt": prompt, "n_predict": n, "ignore_eos": True, "temperature": 0,
-                       "cache_prompt": False}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/completion", body, {"content-type": "application/json"})
-    out.append(json.load(urllib.request.urlopen(req))["timings"])
-complete(4, [])  # warm-up
-results = []
-threads = [threading.Thread(target=complete, args=(tokens, results)) for _ in range(streams)]
-start = time.time()
-for t in threads: t.start()
-for t in threads: t.join()
-wall = time.time() - start
-n = len(results)
-print(json.dumps({
-    "aggregate_tokens_per_second": sum(r["predicted_n"] for r in results) / wall,
-    "stream_tokens_per_second": sum(r["predicted_per_second"] for r in results) / n,
-    "prompt_tokens_per_second": sum(r["prompt_per_second"] for r in results) / n,
-    "time_to_first_token_ms_p50": sorted(r["prompt_ms"] for r in results)[n // 2],
-    "rss_mib": next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")) / 1024,
-}))
-PY
-    stop_server
-}
-
-ours_run() {
-    "$bin" bench --model "$model" --threads "$threads" --concurrency "$1" --tokens "$tokens" \
-        --prompt-words "$prompt_words" --context "$context" --json
-}
-
 engine_bench() {
-    # Into files, not $(...): a server started in a subshell would escape the EXIT trap.
-    peer_run 1 >"$work/peer1.json"
-    ours_run 1 >"$work/ours1.json"
-    peer_run 4 >"$work/peer4.json"
-    ours_run 4 >"$work/ours4.json"
-    python3 - "$work"/{peer1,ours1,peer4,ours4}.json "$threads" "$tokens" <<'PY'
-import json, sys
-p1, o1, p4, o4 = (json.load(open(a)) for a in sys.argv[1:5])
-threads, tokens = sys.argv[5], sys.argv[6]
-print(f"threads {threads}, {tokens} tokens per stream")
-print(f"{'':34}{'agentbox':>12}{'llama-server':>14}{'ratio':>8}")
-def row(label, ours, peer):
-    print(f"{label:34}{ours:12.1f}{peer:14.1f}{ours / peer:8.2f}")
-row("1 stream: generation tok/s", o1["stream_tokens_per_second"], p1["stream_tokens_per_second"])
-row("1 stream: prompt tok/s", o1["prompt_tokens_per_second"], p1["prompt_tokens_per_second"])
-row("1 stream: time to first token ms", o1["time_to_first_token_ms_p50"], p1["time_to_first_token_ms_p50"])
-row("1 stream: resident memory MiB", o1["rss_mib"], p1["rss_mib"])
-row("4 streams: aggregate tok/s", o4["aggregate_tokens_per_second"], p4["aggregate_tokens_per_second"])
-print(f"agentbox 4-stream aggregate / 1 stream: {o4['aggregate_tokens_per_second'] / o1['stream_tokens_per_second']:.2f}")
-PY
+    "$bin" bench --model "$model" --threads "$threads" --tokens "$tokens" \
+        --prompt-words "$prompt_words" --context "$context" --llama-server "$llama_server"
 }
 
 # llama-server's /v1/chat/completions: 1 slot, the GGUF's own chat template (--jinja), and no
-# prompt cache across requests (agentbox keeps none), so every run evaluates the whole prompt.
+# prompt cache across requests (agentbox's is turned off too), so every run evaluates the whole
+# prompt.
 chat_peer() {
     "$llama_server" -m "$model" -t "$threads" -tb "$threads" -c $((slots * context)) -np "$slots" \
         --jinja --no-cache-prompt --host 127.0.0.1 --port "$port" >"$peer_log" 2>&1 &
@@ -192,6 +135,7 @@ agentbox_command() {
         AGENTBOX_ENGINE_THREADS="$threads"
         AGENTBOX_ENGINE_SLOTS="$slots"
         AGENTBOX_ENGINE_CONTEXT_PER_SLOT="$context"
+        AGENTBOX_ENGINE_PROMPT_CACHE=false
         "$bin"
     )
 }

@@ -175,6 +175,7 @@ pub fn engine(settings: &Settings) -> Engine {
         context_per_slot: config.context_per_slot,
         batch_tokens: config.batch_tokens,
         memory_budget_bytes,
+        prompt_cache: config.prompt_cache,
     })
 }
 

@@ -116,9 +116,17 @@ pub struct BenchArgs {
     /// GGUF model file
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// Concurrent streams (decoded together)
-    #[arg(long, default_value_t = 1)]
-    pub concurrency: u32,
+    /// Concurrent streams of the throughput runs, one run each (comma-separated)
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 8])]
+    pub streams: Vec<u32>,
+    /// Turns of the conversation run, whose last turn holds about 2,000 tokens of history
+    /// (0: no conversation run)
+    #[arg(long, default_value_t = 10)]
+    pub turns: u32,
+    /// Also run llama.cpp's llama-server (this binary) on the same model, threads and context,
+    /// and print each figure beside it
+    #[arg(long, value_name = "BIN")]
+    pub llama_server: Option<PathBuf>,
     /// Tokens generated per stream
     #[arg(long, default_value_t = 128)]
     pub tokens: u32,

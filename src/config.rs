@@ -190,6 +190,7 @@ pub struct EngineConfig {
     pub context_per_slot: u32,
     pub batch_tokens: u32,
     pub memory_budget_mb: Option<u64>,
+    pub prompt_cache: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -315,6 +316,7 @@ impl Settings {
                 context_per_slot: bounded(layers, "engine.context_per_slot", 256, 1 << 20)?,
                 batch_tokens: bounded(layers, "engine.batch_tokens", 32, 8192)?,
                 memory_budget_mb: auto_or_bounded(layers, "engine.memory_budget_mb", 64, 1 << 24)?,
+                prompt_cache: parse_bool(layers, "engine.prompt_cache")?,
             },
             embeddings_model: optional(layers, "embeddings.model", "a model name, role or path")?,
             agents_dir: required(layers, "agents_dir", "a folder path")?,

@@ -2,6 +2,7 @@
 //! and running GGUF models in-process with llama.cpp on dedicated threads.
 
 pub mod bench;
+mod call_deltas;
 pub mod catalog;
 pub mod chat;
 pub mod download;

@@ -149,6 +149,12 @@ pub const KEYS: &[KeyDef] = &[
         "Largest decode batch, in tokens (32-8192).",
     ),
     key(
+        "engine.prompt_cache",
+        "AGENTBOX_ENGINE_PROMPT_CACHE",
+        Some("true"),
+        "A slot keeps its KV cache after an answer, so a chat's next turn evaluates only its new tokens and a shared system prompt is copied between slots (true/false).",
+    ),
+    key(
         "engine.memory_budget_mb",
         "AGENTBOX_ENGINE_MEMORY_BUDGET_MB",
         Some("auto"),

@@ -78,6 +78,18 @@ impl ResponseFormat {
     }
 }
 
+/// Part of a tool call, as it is generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    /// The call's place among the answer's calls (0 for the first).
+    pub index: usize,
+    /// The id the complete call will carry.
+    pub id: String,
+    pub name: String,
+    /// More of the arguments' JSON text (empty in the first delta, which names the tool).
+    pub arguments: String,
+}
+
 /// What a chat streams back, in order: text pieces and tool calls, then `Done` once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEvent {
@@ -85,6 +97,9 @@ pub enum ChatEvent {
     Text(String),
     /// Newly generated reasoning, apart from the answer (a reasoning model's `<think>` part).
     Reasoning(String),
+    /// A tool call being generated: its name once known, then its arguments piece by piece
+    /// (local models; the `ToolCall` with the same id follows once the call is complete).
+    ToolCallDelta(ToolCallDelta),
     /// A complete tool call whose arguments parsed as JSON.
     ToolCall(ToolCall),
     /// The answer ended (`finish` is `ToolCalls` when tool calls were made).
@@ -161,6 +176,7 @@ impl ChatStream {
                 ChatEvent::Text(piece) => answer.text.push_str(&piece),
                 ChatEvent::Reasoning(piece) => answer.reasoning.push_str(&piece),
                 ChatEvent::ToolCall(call) => answer.tool_calls.push(call),
+                ChatEvent::ToolCallDelta(_) => {}
                 ChatEvent::Done(stats) => {
                     answer.stats = Some(stats);
                     return Ok(answer);

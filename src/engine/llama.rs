@@ -2,6 +2,7 @@
 //! memory budget (least recently used first out), and streams generations back.
 
 pub(super) mod backend;
+mod slots;
 mod stops;
 mod utf8;
 mod worker;
@@ -30,6 +31,9 @@ pub struct EngineSettings {
     pub batch_tokens: u32,
     /// Loaded model files may take this many bytes together; least recently used go first.
     pub memory_budget_bytes: u64,
+    /// A prompt reuses the KV cache of the prefix its slot (or another) holds: a chat's next
+    /// turn evaluates only what is new. Off for benchmarks against servers without one.
+    pub prompt_cache: bool,
 }
 
 impl Default for EngineSettings {
@@ -41,6 +45,7 @@ impl Default for EngineSettings {
             context_per_slot: 4096,
             batch_tokens: 512,
             memory_budget_bytes: 16 << 30,
+            prompt_cache: true,
         }
     }
 }
@@ -257,6 +262,7 @@ impl Engine {
             threads: i32::try_from(self.settings.threads.max(1)).unwrap_or(1),
             gpu_layers: spec.gpu_layers,
             batch_tokens: self.settings.batch_tokens.max(32),
+            prompt_cache: self.settings.prompt_cache,
         };
         let started = Instant::now();
         let (jobs, info) = worker::spawn(backend::shared()?, config.clone()).await?;

@@ -4,7 +4,8 @@
 //! grammar from the first token; a JSON response format likewise. Reasoning models' `<think>`
 //! part streams apart as reasoning.
 
-use super::chat::{ChatEvent, ChatRequest, ChatSender, ChatStream, ToolUse};
+use super::call_deltas::{CallDelta, CallDeltas};
+use super::chat::{ChatEvent, ChatRequest, ChatSender, ChatStream, ToolCallDelta, ToolUse};
 use super::grammar::{self, ToolSpec};
 use super::llama::{Engine, Generation, ModelSpec};
 use super::reasoning::{Part, ThinkSplit};
@@ -39,12 +40,11 @@ impl Engine {
             .await?;
         // A required call is held by the grammar from the first token: no room for reasoning.
         let free = tools.is_empty() || request.tool_use == ToolUse::Auto;
-        let reader = AnswerReader {
-            think: (template.reasons() && free).then(|| ThinkSplit::new(rendered.thinking)),
-            calls: (!tools.is_empty()).then(|| CallStream::new(syntax)),
+        let reader = AnswerReader::new(
+            (template.reasons() && free).then(|| ThinkSplit::new(rendered.thinking)),
             syntax,
             tools,
-        };
+        );
         let (sender, stream) = ChatStream::channel();
         tokio::spawn(forward(generation, reader, sender));
         Ok(stream)
@@ -73,12 +73,7 @@ impl Engine {
                 },
             )
             .await?;
-        let reader = AnswerReader {
-            think: None,
-            calls: None,
-            syntax: ToolSyntax::Json,
-            tools: Vec::new(),
-        };
+        let reader = AnswerReader::new(None, ToolSyntax::Json, Vec::new());
         let (sender, stream) = ChatStream::channel();
         tokio::spawn(forward(generation, reader, sender));
         Ok(stream)
@@ -150,15 +145,33 @@ fn answer_grammar(
     }
 }
 
-/// Reads the output into chat events: reasoning apart, then text, then calls.
+/// Reads the output into chat events: reasoning apart, then text, then calls — streamed as
+/// they are generated, and complete once parsed.
 struct AnswerReader {
     think: Option<ThinkSplit>,
     calls: Option<CallStream>,
+    deltas: CallDeltas,
+    /// How much of the call text went to `deltas`.
+    call_read: usize,
+    /// The tools named so far, with the ids their complete calls will carry.
+    named: Vec<(String, String)>,
     syntax: ToolSyntax,
     tools: Vec<ToolSpec>,
 }
 
 impl AnswerReader {
+    fn new(think: Option<ThinkSplit>, syntax: ToolSyntax, tools: Vec<ToolSpec>) -> Self {
+        Self {
+            think,
+            calls: (!tools.is_empty()).then(|| CallStream::new(syntax)),
+            deltas: CallDeltas::new(syntax),
+            call_read: 0,
+            named: Vec::new(),
+            syntax,
+            tools,
+        }
+    }
+
     fn push(&mut self, piece: &str) -> Vec<ChatEvent> {
         let parts = match self.think.as_mut() {
             Some(think) => think.push(piece),
@@ -180,10 +193,37 @@ impl AnswerReader {
                     if !text.is_empty() {
                         events.push(ChatEvent::Text(text));
                     }
+                    self.read_call(&mut events);
                 }
             }
         }
         events
+    }
+
+    /// Streams the call text that arrived since the last piece.
+    fn read_call(&mut self, events: &mut Vec<ChatEvent>) {
+        let Some(call) = self.calls.as_ref().and_then(CallStream::call) else {
+            return;
+        };
+        let fresh = call[self.call_read..].to_owned();
+        self.call_read = call.len();
+        for delta in self.deltas.push(&fresh) {
+            let (index, arguments) = match delta {
+                CallDelta::Named { index, name } => {
+                    self.named.push((new_call_id(), name));
+                    (index, String::new())
+                }
+                CallDelta::Arguments { index, text } => (index, text),
+            };
+            if let Some((id, name)) = self.named.get(index) {
+                events.push(ChatEvent::ToolCallDelta(ToolCallDelta {
+                    index,
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments,
+                }));
+            }
+        }
     }
 
     /// The events that end the answer, with its finish reason.
@@ -198,9 +238,11 @@ impl AnswerReader {
             if let Some(call) = finished.call {
                 match tool_syntax::parse_calls(self.syntax, &call, &self.tools) {
                     Ok(calls) => {
+                        // Each complete call keeps the id its deltas carried.
+                        let mut ids = std::mem::take(&mut self.named).into_iter().map(|(id, _)| id);
                         events.extend(calls.into_iter().map(|(name, arguments)| {
                             ChatEvent::ToolCall(ToolCall {
-                                id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+                                id: ids.next().unwrap_or_else(new_call_id),
                                 name,
                                 arguments,
                             })
@@ -217,6 +259,10 @@ impl AnswerReader {
         events.push(ChatEvent::Done(stats));
         Ok(events)
     }
+}
+
+fn new_call_id() -> String {
+    format!("call_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Copies engine events into the chat stream until the reader goes away (which drops the
@@ -259,6 +305,7 @@ mod tests {
     fn stats(finish: FinishReason) -> GenerationStats {
         GenerationStats {
             prompt_tokens: 1,
+            cached_tokens: 0,
             completion_tokens: 1,
             time_to_first_token: Duration::ZERO,
             total: Duration::ZERO,
@@ -272,12 +319,7 @@ mod tests {
         pieces: &[&str],
         finish: FinishReason,
     ) -> Vec<ChatEvent> {
-        let mut reader = AnswerReader {
-            think: thinking.map(ThinkSplit::new),
-            calls: Some(CallStream::new(syntax)),
-            syntax,
-            tools: vec![tool()],
-        };
+        let mut reader = AnswerReader::new(thinking.map(ThinkSplit::new), syntax, vec![tool()]);
         let mut events: Vec<ChatEvent> = pieces.iter().flat_map(|piece| reader.push(piece)).collect();
         events.extend(reader.finish(stats(finish)).unwrap());
         events
@@ -297,12 +339,27 @@ mod tests {
         );
         assert_eq!(events[0], ChatEvent::Text("Checking.".into()));
         assert_eq!(events[1], ChatEvent::Text("\n".into()));
-        let ChatEvent::ToolCall(call) = &events[2] else {
+        // The call streams as it comes: its name, then its arguments.
+        let (ChatEvent::ToolCallDelta(named), ChatEvent::ToolCallDelta(arguments)) = (&events[2], &events[3])
+        else {
             panic!("{events:?}")
         };
+        assert_eq!(
+            (named.index, named.name.as_str(), named.arguments.as_str()),
+            (0, "kpi_values", "")
+        );
+        assert_eq!(arguments.id, named.id);
+        assert_eq!(arguments.arguments, "{\"kpi\": \"revenue\"}");
+        let ChatEvent::ToolCall(call) = &events[4] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            call.id, named.id,
+            "the complete call keeps the id its deltas carried"
+        );
         assert_eq!(call.name, "kpi_values");
         assert_eq!(call.arguments, json!({"kpi": "revenue"}));
-        let ChatEvent::Done(stats) = &events[3] else {
+        let ChatEvent::Done(stats) = &events[5] else {
             panic!("{events:?}")
         };
         assert_eq!(stats.finish, FinishReason::ToolCalls);
@@ -335,12 +392,7 @@ mod tests {
 
     #[test]
     fn a_finished_call_of_an_unknown_tool_is_an_error() {
-        let mut reader = AnswerReader {
-            think: None,
-            calls: Some(CallStream::new(ToolSyntax::Json)),
-            syntax: ToolSyntax::Json,
-            tools: vec![tool()],
-        };
+        let mut reader = AnswerReader::new(None, ToolSyntax::Json, vec![tool()]);
         reader.push("{\"name\": \"drop_tables\", \"arguments\": {}}");
         assert!(matches!(
             reader.finish(stats(FinishReason::Stop)),

@@ -164,6 +164,8 @@ pub enum FinishReason {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GenerationStats {
     pub prompt_tokens: u32,
+    /// Of the prompt tokens, those whose KV cache was reused (not evaluated again).
+    pub cached_tokens: u32,
     pub completion_tokens: u32,
     /// From admission to the first generated token.
     pub time_to_first_token: Duration,

@@ -50,6 +50,11 @@ impl CallStream {
         released
     }
 
+    /// The call text so far, from the trigger on, once a call has begun.
+    pub fn call(&self) -> Option<&str> {
+        self.call.as_deref()
+    }
+
     /// Ends the answer.
     pub fn finish(mut self) -> Finished {
         Finished {

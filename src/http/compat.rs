@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::engine::chat::{ChatEvent, ChatStream};
+use crate::engine::chat::{ChatEvent, ChatStream, ToolCallDelta};
 use crate::engine::grammar::ToolSpec;
 use crate::engine::{FinishReason, ToolCall};
 use crate::service::chat::ChatRun;
@@ -23,6 +23,9 @@ pub enum Piece {
     Text(String),
     /// A reasoning model's thinking, apart from the answer.
     Reasoning(String),
+    /// A tool call being generated (its name, then pieces of its arguments' JSON); the
+    /// complete `ToolCall` with the same id follows.
+    ToolCallDelta(ToolCallDelta),
     ToolCall(ToolCall),
     Done(Finished),
     /// The answer failed after it started; nothing follows.
@@ -34,6 +37,8 @@ pub enum Piece {
 pub struct Finished {
     pub finish: FinishReason,
     pub prompt_tokens: u32,
+    /// Prompt tokens the engine did not evaluate again (its prompt cache).
+    pub cached_tokens: u32,
     pub completion_tokens: u32,
     pub time_to_first_token: Duration,
     pub total: Duration,
@@ -83,10 +88,12 @@ impl Answer {
             Source::Model(stream) => match stream.next().await {
                 Some(Ok(ChatEvent::Text(text))) => Piece::Text(text),
                 Some(Ok(ChatEvent::Reasoning(text))) => Piece::Reasoning(text),
+                Some(Ok(ChatEvent::ToolCallDelta(delta))) => Piece::ToolCallDelta(delta),
                 Some(Ok(ChatEvent::ToolCall(call))) => Piece::ToolCall(call),
                 Some(Ok(ChatEvent::Done(stats))) => Piece::Done(Finished {
                     finish: stats.finish,
                     prompt_tokens: stats.prompt_tokens,
+                    cached_tokens: stats.cached_tokens,
                     completion_tokens: stats.completion_tokens,
                     time_to_first_token: stats.time_to_first_token,
                     total: stats.total,
@@ -107,6 +114,7 @@ impl Answer {
                         break Piece::Done(Finished {
                             finish: FinishReason::Stop,
                             prompt_tokens: summary.prompt_tokens,
+                            cached_tokens: 0,
                             completion_tokens: summary.completion_tokens,
                             time_to_first_token: millis(summary.ttft_ms),
                             total: millis(Some(summary.latency_ms)),
@@ -135,6 +143,7 @@ impl Answer {
                 Piece::Text(piece) => text.push_str(&piece),
                 Piece::Reasoning(piece) => reasoning.push_str(&piece),
                 Piece::ToolCall(call) => tool_calls.push(call),
+                Piece::ToolCallDelta(_) => {}
                 Piece::Failed(err) => return Err(err),
                 Piece::Done(finished) => {
                     if let Some(answer) = &finished.answer {

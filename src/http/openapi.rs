@@ -14,7 +14,7 @@ use super::error::ErrorBody;
 use super::extract::SESSION_COOKIE;
 use super::openai::stream::Chunk as ChatCompletionChunk;
 use super::routes::models::{PullDone, PullProgress};
-use crate::service::chat::events::{RunSummary, TokenData, ToolCallData, ToolResultData};
+use crate::service::chat::events::{RunSummary, TokenData, ToolCallData, ToolCallDeltaData, ToolResultData};
 
 /// The security scheme names operations refer to.
 const BEARER: &str = "api_key";
@@ -85,6 +85,7 @@ pub struct ServerSentEvent {
         PullProgress,
         PullDone,
         TokenData,
+        ToolCallDeltaData,
         ToolCallData,
         ToolResultData,
         RunSummary

@@ -74,6 +74,8 @@ async fn forward(mut events: mpsc::Receiver<AgentEvent>, progress: &TaskProgress
     let mut steps = 0u32;
     while let Some(event) = events.recv().await {
         let written = match event {
+            // The complete call is recorded when it comes; its pieces are for live viewers.
+            AgentEvent::ToolCallDelta { .. } => Ok(()),
             AgentEvent::Token(text) => {
                 pending.push_str(&text);
                 if pending.contains('\n') || since.elapsed() >= TOKEN_FLUSH {
@@ -107,7 +109,7 @@ async fn flush(progress: &TaskProgress, pending: &mut String) -> Result<(), Prog
 async fn record(progress: &TaskProgress, event: &AgentEvent, steps: &mut u32) -> Result<(), ProgressError> {
     match event {
         // Reasoning is the model's scratch work: a task's record keeps the answer.
-        AgentEvent::Token(_) | AgentEvent::Reasoning(_) => Ok(()),
+        AgentEvent::Token(_) | AgentEvent::Reasoning(_) | AgentEvent::ToolCallDelta { .. } => Ok(()),
         AgentEvent::Message(message) => {
             progress
                 .event(

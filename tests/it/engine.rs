@@ -42,6 +42,7 @@ fn engine(slots: u32) -> Engine {
         context_per_slot: 1024,
         batch_tokens: 256,
         memory_budget_bytes: 1 << 30,
+        prompt_cache: true,
     })
 }
 
@@ -226,6 +227,7 @@ async fn bad_input_is_a_clear_error_and_the_engine_keeps_serving() {
     ));
     let over = Engine::new(EngineSettings {
         memory_budget_bytes: 1024,
+        prompt_cache: true,
         ..EngineSettings::default()
     });
     assert!(matches!(

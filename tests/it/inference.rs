@@ -68,6 +68,7 @@ async fn local_models_answer_through_the_router_stream_and_load_on_demand() {
         match routed.stream.next().await.expect("events until done").unwrap() {
             ChatEvent::Text(piece) => pieces.push(piece),
             ChatEvent::ToolCall(call) => panic!("no tools were offered, got {call:?}"),
+            ChatEvent::ToolCallDelta(delta) => panic!("no tools were offered, got {delta:?}"),
             ChatEvent::Reasoning(text) => panic!("the test model does not reason, got {text:?}"),
             ChatEvent::Done(stats) => break stats,
         }

@@ -28,6 +28,7 @@ mod mcp;
 mod metrics;
 mod models;
 mod openapi;
+mod prompt_cache;
 mod providers;
 mod ratings;
 mod resilience;

@@ -265,6 +265,7 @@ async fn the_contract_routes_and_streams_are_documented() {
             &[
                 ("message", "Message"),
                 ("token", "TokenData"),
+                ("tool_call_delta", "ToolCallDeltaData"),
                 ("tool_call", "ToolCallData"),
                 ("tool_result", "ToolResultData"),
                 ("error", "ErrorBody"),

@@ -52,6 +52,7 @@ async fn llama_server_streams_deterministic_text_with_usage_and_stops() {
                 first.push_str(&piece);
             }
             ChatEvent::ToolCall(call) => panic!("no tools were offered: {call:?}"),
+            ChatEvent::ToolCallDelta(delta) => panic!("no tools were offered: {delta:?}"),
             ChatEvent::Reasoning(text) => panic!("the test model does not reason: {text:?}"),
             ChatEvent::Done(stats) => break stats,
         }

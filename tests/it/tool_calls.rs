@@ -100,6 +100,7 @@ fn engine() -> Engine {
         context_per_slot: 2048,
         batch_tokens: 256,
         memory_budget_bytes: 1 << 30,
+        prompt_cache: true,
     })
 }
 
@@ -159,7 +160,8 @@ fn each_template_renders_tools_and_earlier_calls_in_its_own_syntax() {
 }
 
 /// With a call required, the grammar of each syntax holds the test model to a valid call of an
-/// offered tool from the first token, and the parser reads it back.
+/// offered tool from the first token, and the parser reads it back. The call streams while it is
+/// generated: its name, then its arguments in pieces that join to the complete call's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_required_call_is_valid_in_every_syntax_on_the_real_model() {
     let engine = engine();
@@ -173,17 +175,44 @@ async fn a_required_call_is_valid_in_every_syntax_on_the_real_model() {
         let mut request = greedy(conversation(), 96);
         request.tools = tools();
         request.tool_use = ToolUse::Required;
-        let answer = engine
+        let mut stream = engine
             .chat(&spec, request)
             .await
-            .unwrap_or_else(|err| panic!("{name}: {err}"))
-            .collect()
-            .await
             .unwrap_or_else(|err| panic!("{name}: {err}"));
-        let stats = answer.stats.unwrap();
-        assert_eq!(stats.finish, FinishReason::ToolCalls, "{name}: {answer:?}");
-        assert!(!answer.tool_calls.is_empty(), "{name}");
-        for call in &answer.tool_calls {
+        let (mut deltas, mut calls, mut finish) = (Vec::new(), Vec::new(), None);
+        while let Some(event) = stream.next().await {
+            match event.unwrap_or_else(|err| panic!("{name}: {err}")) {
+                ChatEvent::ToolCallDelta(delta) => {
+                    assert!(calls.is_empty(), "{name}: a delta after the complete calls");
+                    deltas.push(delta);
+                }
+                ChatEvent::ToolCall(call) => calls.push(call),
+                ChatEvent::Done(stats) => finish = Some(stats.finish),
+                ChatEvent::Text(_) | ChatEvent::Reasoning(_) => {}
+            }
+        }
+        assert_eq!(finish, Some(FinishReason::ToolCalls), "{name}: {calls:?}");
+        assert!(!calls.is_empty(), "{name}");
+        for (index, call) in calls.iter().enumerate() {
+            let pieces: Vec<_> = deltas.iter().filter(|d| d.index == index).collect();
+            assert!(
+                pieces.len() >= 2,
+                "{name}: call {index} did not stream: {deltas:?}"
+            );
+            assert!(
+                pieces.iter().all(|d| d.id == call.id && d.name == call.name),
+                "{name}: {pieces:?} vs {call:?}"
+            );
+            assert!(
+                pieces[0].arguments.is_empty(),
+                "{name}: the first delta names the tool"
+            );
+            let joined: String = pieces.iter().map(|d| d.arguments.as_str()).collect();
+            let streamed: serde_json::Value =
+                serde_json::from_str(&joined).unwrap_or_else(|err| panic!("{name}: {joined:?}: {err}"));
+            assert_eq!(streamed, call.arguments, "{name}");
+        }
+        for call in &calls {
             assert!(
                 ["kpi_values", "list_kpis"].contains(&call.name.as_str()),
                 "{name}: {call:?}"
@@ -221,6 +250,7 @@ async fn with_tools_offered_text_streams_as_free_text() {
         match event.unwrap() {
             ChatEvent::Text(piece) => pieces.push(piece),
             ChatEvent::ToolCall(call) => calls.push(call),
+            ChatEvent::ToolCallDelta(delta) => panic!("no call was made: {delta:?}"),
             ChatEvent::Reasoning(_) => panic!("SmolLM2 does not reason"),
             ChatEvent::Done(stats) => finish = Some(stats.finish),
         }

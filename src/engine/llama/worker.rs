@@ -2,7 +2,9 @@
 //! worker. The thread owns the model and one context with a KV-cache sequence per slot, and
 //! runs continuous batching: every step decodes one token for each generating sequence plus
 //! prompt chunks of newly admitted ones, all in a single batch. Requests wait in a queue until
-//! a slot frees; a request whose receiver is dropped is cancelled at the next step.
+//! a slot frees; a request whose receiver is dropped is cancelled at the next step. A slot keeps
+//! its KV cache after a generation, so a prompt that shares a prefix with it evaluates only the
+//! rest (see `slots`).
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -23,6 +25,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::{mpsc, oneshot};
 
+use super::slots::{Lease, Slots};
 use super::stops::{StopMatcher, StopOutcome};
 use super::utf8::Utf8Stream;
 use crate::engine::EngineError;
@@ -43,6 +46,8 @@ pub struct WorkerConfig {
     pub gpu_layers: u32,
     /// Largest number of tokens in one decode call.
     pub batch_tokens: u32,
+    /// Whether a prompt reuses the KV cache of a prefix a slot already holds.
+    pub prompt_cache: bool,
 }
 
 /// What the worker learned while loading, for the caller's chat template.
@@ -151,8 +156,11 @@ struct Sequence {
     prompt: Vec<LlamaToken>,
     /// How many prompt tokens are in the KV cache already.
     prefilled: usize,
-    /// Position of the next token in this sequence.
-    position: i32,
+    /// Prompt tokens whose KV entries were there before this generation (a prefix reused).
+    reused: usize,
+    /// The tokens in this slot's KV cache, position by position: the next token goes at
+    /// position `cached.len()`.
+    cached: Vec<LlamaToken>,
     /// The token sampled last, to be fed in the next step.
     next_input: Option<LlamaToken>,
     sampler: LlamaSampler,
@@ -217,12 +225,18 @@ impl Sequence {
         let now = Instant::now();
         let stats = GenerationStats {
             prompt_tokens: u32::try_from(self.prompt.len()).unwrap_or(u32::MAX),
+            cached_tokens: u32::try_from(self.reused).unwrap_or(u32::MAX),
             completion_tokens: self.generated,
             time_to_first_token: self.first_token.unwrap_or(now) - self.admitted,
             total: now - self.admitted,
             finish,
         };
         let _ = self.events.send(Ok(GenerationEvent::Done(stats)));
+    }
+
+    /// The position of the next token.
+    fn position(&self) -> i32 {
+        i32::try_from(self.cached.len()).unwrap_or(i32::MAX)
     }
 }
 
@@ -231,7 +245,7 @@ struct Scheduler<'m> {
     context: LlamaContext<'m>,
     config: WorkerConfig,
     bos_token: String,
-    free_slots: Vec<i32>,
+    slots: Slots,
     active: Vec<Sequence>,
     waiting: VecDeque<Job>,
     batch: LlamaBatch<'static>,
@@ -250,7 +264,7 @@ impl<'m> Scheduler<'m> {
             context,
             config: config.clone(),
             bos_token,
-            free_slots: (0..slots).rev().collect(),
+            slots: Slots::new(slots, config.prompt_cache),
             active: Vec::new(),
             waiting: VecDeque::new(),
             batch: LlamaBatch::new(config.batch_tokens as usize, slots),
@@ -286,17 +300,18 @@ impl<'m> Scheduler<'m> {
             .partition(|s| s.events.is_closed());
         self.active = active;
         for sequence in cancelled {
-            self.release(sequence.slot);
+            self.slots.release(sequence.slot, sequence.cached);
         }
     }
 
-    fn release(&mut self, slot: i32) {
+    /// Frees a slot whose KV cache is unknown (its decode failed): emptied.
+    fn clear(&mut self, slot: i32) {
         let _ = self.context.kv_cache_seq_rm(slot, None, None);
-        self.free_slots.push(slot);
+        self.slots.release(slot, Vec::new());
     }
 
     fn admit(&mut self) {
-        while !self.free_slots.is_empty() {
+        while self.slots.has_free() {
             let Some(job) = self.waiting.pop_front() else {
                 return;
             };
@@ -334,12 +349,14 @@ impl<'m> Scheduler<'m> {
             Some(Ok((grammar, preserved))) => (Some(grammar), preserved),
             Some(Err(err)) => return Err((job.events, err)),
         };
-        let slot = self.free_slots.pop().expect("admit checked a free slot");
+        let lease = self.slots.lease(&prompt);
+        let (slot, cached) = self.reuse(lease);
         Ok(Sequence {
             slot,
             prompt,
-            prefilled: 0,
-            position: 0,
+            prefilled: cached.len(),
+            reused: cached.len(),
+            cached,
             next_input: None,
             sampler: sampler(self.model, &job.sampling, job.ignore_eos),
             grammar,
@@ -353,6 +370,18 @@ impl<'m> Scheduler<'m> {
             first_token: None,
             logits_at: None,
         })
+    }
+
+    /// Readies a leased slot's KV cache: cut after the shared prefix. A model whose memory
+    /// cannot be cut (a recurrent one) starts empty.
+    fn reuse(&mut self, lease: Lease) -> (i32, Vec<LlamaToken>) {
+        let Lease { slot, mut cached } = lease;
+        let kept = u32::try_from(cached.len()).unwrap_or(u32::MAX);
+        if self.context.kv_cache_seq_rm(slot, Some(kept), None).is_err() {
+            let _ = self.context.kv_cache_seq_rm(slot, None, None);
+            cached.clear();
+        }
+        (slot, cached)
     }
 
     /// The grammar sampler (lazy when the grammar has triggers) and the special tokens whose
@@ -389,7 +418,8 @@ impl<'m> Scheduler<'m> {
                 && used < capacity
             {
                 // Batch capacity was allocated for `batch_tokens`, so adding cannot fail.
-                let _ = self.batch.add(token, sequence.position, &[sequence.slot], true);
+                let _ = self.batch.add(token, sequence.position(), &[sequence.slot], true);
+                sequence.cached.push(token);
                 sequence.logits_at = Some(i32::try_from(used).unwrap_or(i32::MAX));
                 used += 1;
             }
@@ -402,23 +432,21 @@ impl<'m> Scheduler<'m> {
             for offset in 0..take {
                 let index = sequence.prefilled + offset;
                 let last = index + 1 == sequence.prompt.len();
-                let position = i32::try_from(index).unwrap_or(i32::MAX);
-                let _ = self
-                    .batch
-                    .add(sequence.prompt[index], position, &[sequence.slot], last);
+                let token = sequence.prompt[index];
+                let _ = self.batch.add(token, sequence.position(), &[sequence.slot], last);
+                sequence.cached.push(token);
                 if last {
                     sequence.logits_at = Some(i32::try_from(used + offset).unwrap_or(i32::MAX));
                 }
             }
             sequence.prefilled += take;
-            sequence.position = i32::try_from(sequence.prefilled).unwrap_or(i32::MAX);
             used += take;
         }
         if let Err(err) = self.context.decode(&mut self.batch) {
             // The whole batch failed (e.g. no KV-cache room): fail its sequences, keep serving.
             for sequence in std::mem::take(&mut self.active) {
                 let _ = sequence.events.send(Err(EngineError::Decode(err.to_string())));
-                self.release(sequence.slot);
+                self.clear(sequence.slot);
             }
             return;
         }
@@ -430,9 +458,6 @@ impl<'m> Scheduler<'m> {
         let mut finished = Vec::new();
         for (index, sequence) in self.active.iter_mut().enumerate() {
             let Some(at) = sequence.logits_at else { continue };
-            if sequence.next_input.is_some() {
-                sequence.position += 1;
-            }
             let token = sequence.sample(&self.context, at, vocab.eos());
             sequence.first_token.get_or_insert_with(Instant::now);
             if vocab.is_eog(token) {
@@ -450,8 +475,7 @@ impl<'m> Scheduler<'m> {
                 }
                 StopOutcome::Continue(text) => sequence.send_text(text),
             }
-            let window_full =
-                sequence.position + 1 >= i32::try_from(self.config.context_per_slot).unwrap_or(i32::MAX);
+            let window_full = sequence.cached.len() + 1 >= self.config.context_per_slot as usize;
             if sequence.generated >= sequence.max_tokens || window_full {
                 finished.push((index, FinishReason::Length));
                 continue;
@@ -459,10 +483,10 @@ impl<'m> Scheduler<'m> {
             sequence.next_input = Some(token);
         }
         for (index, reason) in finished.into_iter().rev() {
-            let sequence = self.active.swap_remove(index);
-            let slot = sequence.slot;
+            let mut sequence = self.active.swap_remove(index);
+            let (slot, cached) = (sequence.slot, std::mem::take(&mut sequence.cached));
             sequence.finish(reason);
-            self.release(slot);
+            self.slots.release(slot, cached);
         }
     }
 }

@@ -61,6 +61,7 @@ impl Clock {
         let total = self.started.elapsed();
         GenerationStats {
             prompt_tokens,
+            cached_tokens: 0,
             completion_tokens,
             time_to_first_token: self.first_output.unwrap_or(total),
             total,

@@ -527,7 +527,13 @@ async fn answer_response(
     let lines = futures::stream::unfold(Some((answer, keep)), move |state| async move {
         let (mut answer, keep) = state?;
         let model = answer.model.clone();
-        let piece = answer.next().await?;
+        // Ollama's stream carries whole calls: the pieces of one being generated are skipped.
+        let piece = loop {
+            match answer.next().await? {
+                Piece::ToolCallDelta(_) => {}
+                piece => break piece,
+            }
+        };
         let ended = matches!(piece, Piece::Done(_) | Piece::Failed(_));
         let line: Line<Value> = match piece {
             Piece::Text(text) => Line::Answer(shaped(shape, &model, text, Vec::new(), None)),
@@ -539,6 +545,7 @@ async fn answer_response(
                 Line::Answer(shaped(shape, &model, String::new(), Vec::new(), Some(&finished)))
             }
             Piece::Failed(err) => Line::Error(OllamaError(err).body().1),
+            Piece::ToolCallDelta(_) => unreachable!("skipped above"),
         };
         if ended {
             release(keep, &model);

@@ -227,7 +227,9 @@ fn sse(answer: Answer, include_usage: bool) -> Sse<impl Stream<Item = Result<Eve
                         None,
                     )
                 }
-                Some(Piece::ToolCall(_) | Piece::Reasoning(_)) => (Vec::new(), Some(answer)),
+                Some(Piece::ToolCall(_) | Piece::ToolCallDelta(_) | Piece::Reasoning(_)) => {
+                    (Vec::new(), Some(answer))
+                }
                 None => return None,
             };
             Some((futures::stream::iter(events.into_iter().map(Ok)), next))

@@ -59,9 +59,6 @@ pub struct AssistantMessage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ToolCallOut {
-    /// Present in streamed deltas: which call of the answer this is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
     pub id: String,
     /// Always `function`.
     #[serde(rename = "type")]
@@ -84,6 +81,15 @@ pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+/// How the prompt was processed.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens whose KV cache the engine reused from an earlier request (a chat's
+    /// previous turns, a shared system prompt) instead of evaluating them again.
+    pub cached_tokens: u32,
 }
 
 impl Usage {
@@ -92,14 +98,16 @@ impl Usage {
             prompt_tokens: finished.prompt_tokens,
             completion_tokens: finished.completion_tokens,
             total_tokens: finished.prompt_tokens.saturating_add(finished.completion_tokens),
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: finished.cached_tokens,
+            },
         }
     }
 }
 
 impl ToolCallOut {
-    pub fn of(call: &ToolCall, index: Option<usize>) -> Self {
+    pub fn of(call: &ToolCall) -> Self {
         Self {
-            index,
             id: call.id.clone(),
             kind: "function",
             function: FunctionOut {
@@ -112,13 +120,8 @@ impl ToolCallOut {
 
 impl ChatCompletion {
     pub fn of(collected: &Collected, model: String) -> Self {
-        let tool_calls = (!collected.tool_calls.is_empty()).then(|| {
-            collected
-                .tool_calls
-                .iter()
-                .map(|call| ToolCallOut::of(call, None))
-                .collect()
-        });
+        let tool_calls = (!collected.tool_calls.is_empty())
+            .then(|| collected.tool_calls.iter().map(ToolCallOut::of).collect());
         let content =
             (!collected.text.is_empty() || collected.tool_calls.is_empty()).then(|| collected.text.clone());
         Self {
@@ -193,7 +196,55 @@ struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<Vec<ToolCallOut>>,
+    tool_calls: Option<Vec<ToolCallChunk>>,
+}
+
+/// A tool call in a streamed delta, as `OpenAI` streams them: the first chunk of a call carries
+/// its id, type and name; the next ones add to its arguments' JSON text, joined by `index`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ChatCompletionToolCallChunk)]
+struct ToolCallChunk {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// `function`, in a call's first chunk.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionChunk,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ChatCompletionFunctionChunk)]
+struct FunctionChunk {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    arguments: String,
+}
+
+impl ToolCallChunk {
+    fn first(index: usize, id: &str, name: &str, arguments: String) -> Self {
+        Self {
+            index,
+            id: Some(id.to_owned()),
+            kind: Some("function"),
+            function: FunctionChunk {
+                name: Some(name.to_owned()),
+                arguments,
+            },
+        }
+    }
+
+    fn more(index: usize, arguments: String) -> Self {
+        Self {
+            index,
+            id: None,
+            kind: None,
+            function: FunctionChunk {
+                name: None,
+                arguments,
+            },
+        }
+    }
 }
 
 /// The state of a streamed completion.
@@ -202,7 +253,8 @@ struct Chunks {
     id: String,
     created: i64,
     include_usage: bool,
-    calls: usize,
+    /// The ids of the calls sent so far (whole, or begun in pieces), in order.
+    calls: Vec<String>,
     /// Set once `[DONE]` (or an error) is sent.
     ended: bool,
 }
@@ -224,6 +276,16 @@ impl Chunks {
         })
     }
 
+    fn tool_call_event(&self, chunk: ToolCallChunk) -> Event {
+        self.event(
+            Delta {
+                tool_calls: Some(vec![chunk]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
     /// The events of the next piece of the answer.
     async fn next(&mut self) -> Vec<Event> {
         match self.answer.next().await {
@@ -241,16 +303,27 @@ impl Chunks {
                 },
                 None,
             )],
+            Some(Piece::ToolCallDelta(delta)) => {
+                let chunk = match self.calls.iter().position(|id| *id == delta.id) {
+                    Some(index) => ToolCallChunk::more(index, delta.arguments),
+                    None => {
+                        self.calls.push(delta.id.clone());
+                        ToolCallChunk::first(self.calls.len() - 1, &delta.id, &delta.name, delta.arguments)
+                    }
+                };
+                vec![self.tool_call_event(chunk)]
+            }
+            // A call streamed in pieces is complete already.
+            Some(Piece::ToolCall(call)) if self.calls.contains(&call.id) => Vec::new(),
             Some(Piece::ToolCall(call)) => {
-                let index = self.calls;
-                self.calls += 1;
-                vec![self.event(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallOut::of(&call, Some(index))]),
-                        ..Delta::default()
-                    },
-                    None,
-                )]
+                self.calls.push(call.id.clone());
+                let arguments = call.arguments.to_string();
+                vec![self.tool_call_event(ToolCallChunk::first(
+                    self.calls.len() - 1,
+                    &call.id,
+                    &call.name,
+                    arguments,
+                ))]
             }
             Some(Piece::Done(finished)) => {
                 self.ended = true;
@@ -293,7 +366,7 @@ pub fn sse(answer: Answer, include_usage: bool) -> Sse<impl Stream<Item = Result
         id: completion_id("chatcmpl"),
         created: chrono::Utc::now().timestamp(),
         include_usage,
-        calls: 0,
+        calls: Vec::new(),
         ended: false,
     };
     let first = chunks.event(

@@ -1,6 +1,6 @@
 //! `/api/v1/sessions`: a user's chat sessions, and `POST /api/v1/sessions/{id}/messages`, which
 //! answers as server-sent events — `message` (the stored prompt first, then every stored turn),
-//! `token`, `reasoning`, `tool_call`, `tool_result`, `error`, and `done` last. Closing the connection stops
+//! `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, and `done` last. Closing the connection stops
 //! the model; what it had written is stored marked interrupted.
 
 use std::convert::Infallible;
@@ -239,7 +239,9 @@ pub async fn messages(
 ///
 /// Answers with server-sent events: `message` (data: `Message`; the stored prompt first, then
 /// every stored turn), `token` (data: `TokenData`), `reasoning` (data: `TokenData`: a reasoning
-/// model's thinking, not part of the answer), `tool_call` (data: `ToolCallData`),
+/// model's thinking, not part of the answer), `tool_call_delta` (data: `ToolCallDeltaData`: a
+/// call being generated, its name and then pieces of its arguments' JSON, as a local model
+/// writes them), `tool_call` (data: `ToolCallData`: the complete call, same id),
 /// `tool_result` (data: `ToolResultData`), `error` (data: `ErrorBody`, `{code, message}`) when
 /// the run fails, and `done` (data: `RunSummary`) last, after which the stream ends. Closing the
 /// connection stops the model; what it had written is stored marked `interrupted`. Problems
@@ -253,7 +255,7 @@ pub async fn messages(
     request_body = SendMessageBody,
     responses(
         (status = 200, content_type = "text/event-stream", body = ServerSentEvent,
-            description = "Server-sent events: `message`, `token`, `reasoning`, `tool_call`, `tool_result`, `error`, then `done`"),
+            description = "Server-sent events: `message`, `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, then `done`"),
         (status = 404, description = "No such session of the caller's, or agent (`not_found`)", body = ErrorBody),
         (status = 409, description = "The session is still answering the previous message (`session_busy`)", body = ErrorBody),
         (status = 422, description = "An empty or too long message, or a disabled agent (`invalid_input`)", body = ErrorBody),

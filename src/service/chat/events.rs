@@ -15,6 +15,13 @@ pub enum AgentEvent {
     Token(String),
     /// A piece of a reasoning model's thinking (not part of the answer).
     Reasoning(String),
+    /// A tool call being generated: the tool's name, then its arguments' JSON text piece by
+    /// piece (`arguments` holds the new piece); the `ToolCall` with the same id follows.
+    ToolCallDelta {
+        id: String,
+        name: String,
+        arguments: String,
+    },
     /// The model asked for a tool.
     ToolCall {
         id: String,
@@ -77,6 +84,17 @@ pub struct ToolCallData {
     pub arguments: Value,
 }
 
+/// The data of a `tool_call_delta` event: more of a call being generated.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolCallDeltaData {
+    /// The id the `tool_call` event will carry.
+    pub id: String,
+    pub name: String,
+    /// The next piece of the arguments' JSON text (empty in the delta that names the tool);
+    /// the pieces joined are the arguments object.
+    pub arguments: String,
+}
+
 /// The data of a `tool_result` event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ToolResultData {
@@ -93,6 +111,7 @@ impl AgentEvent {
         match self {
             AgentEvent::Token(_) => "token",
             AgentEvent::Reasoning(_) => "reasoning",
+            AgentEvent::ToolCallDelta { .. } => "tool_call_delta",
             AgentEvent::ToolCall { .. } => "tool_call",
             AgentEvent::ToolResult { .. } => "tool_result",
             AgentEvent::Message(_) => "message",
@@ -107,6 +126,11 @@ impl AgentEvent {
             AgentEvent::Token(text) | AgentEvent::Reasoning(text) => {
                 serde_json::to_value(TokenData { text: text.clone() })
             }
+            AgentEvent::ToolCallDelta { id, name, arguments } => serde_json::to_value(ToolCallDeltaData {
+                id: id.clone(),
+                name: name.clone(),
+                arguments: arguments.clone(),
+            }),
             AgentEvent::ToolCall { id, name, arguments } => serde_json::to_value(ToolCallData {
                 id: id.clone(),
                 name: name.clone(),

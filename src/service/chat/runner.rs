@@ -372,6 +372,16 @@ impl AgentRunner {
                     first_token.get_or_insert_with(|| started.elapsed());
                     state.emit(AgentEvent::Reasoning(piece)).await;
                 }
+                Ok(Some(Ok(ChatEvent::ToolCallDelta(delta)))) => {
+                    first_token.get_or_insert_with(|| started.elapsed());
+                    state
+                        .emit(AgentEvent::ToolCallDelta {
+                            id: delta.id,
+                            name: delta.name,
+                            arguments: delta.arguments,
+                        })
+                        .await;
+                }
                 Ok(Some(Ok(ChatEvent::ToolCall(call)))) => {
                     first_token.get_or_insert_with(|| started.elapsed());
                     state

@@ -60,7 +60,12 @@ struct Call {
 impl Call {
     fn see(&mut self, event: &Result<ChatEvent, EngineError>) {
         match event {
-            Ok(ChatEvent::Text(_) | ChatEvent::Reasoning(_) | ChatEvent::ToolCall(_)) => {
+            Ok(
+                ChatEvent::Text(_)
+                | ChatEvent::Reasoning(_)
+                | ChatEvent::ToolCallDelta(_)
+                | ChatEvent::ToolCall(_),
+            ) => {
                 self.first_token.get_or_insert_with(|| self.started.elapsed());
             }
             Ok(ChatEvent::Done(stats)) => {

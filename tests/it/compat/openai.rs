@@ -138,7 +138,22 @@ async fn chat_completions_answer_whole_and_streamed_and_are_recorded() {
     assert_eq!(text, choice["message"]["content"].as_str().unwrap());
     let usage_chunk = chunks.last().unwrap();
     assert_eq!(usage_chunk["choices"], json!([]));
-    assert_eq!(usage_chunk["usage"], whole["usage"]);
+    for count in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert_eq!(usage_chunk["usage"][count], whole["usage"][count], "{count}");
+    }
+    // The same prompt again: its slot holds all of it but the last token, which is evaluated
+    // for the first answer token (the engine's prompt cache).
+    let prompt_tokens = whole["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(
+        usage_chunk["usage"]["prompt_tokens_details"]["cached_tokens"],
+        prompt_tokens - 1
+    );
+    assert!(
+        whole["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap()
+            < prompt_tokens - 1
+    );
     assert!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"].is_string());
 
     let legacy = compat

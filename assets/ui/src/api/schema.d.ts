@@ -870,7 +870,9 @@ export interface paths {
          * Sends a message and streams the agent's answer.
          * @description Answers with server-sent events: `message` (data: `Message`; the stored prompt first, then
          *     every stored turn), `token` (data: `TokenData`), `reasoning` (data: `TokenData`: a reasoning
-         *     model's thinking, not part of the answer), `tool_call` (data: `ToolCallData`),
+         *     model's thinking, not part of the answer), `tool_call_delta` (data: `ToolCallDeltaData`: a
+         *     call being generated, its name and then pieces of its arguments' JSON, as a local model
+         *     writes them), `tool_call` (data: `ToolCallData`: the complete call, same id),
          *     `tool_result` (data: `ToolResultData`), `error` (data: `ErrorBody`, `{code, message}`) when
          *     the run fails, and `done` (data: `RunSummary`) last, after which the stream ends. Closing the
          *     connection stops the model; what it had written is stored marked `interrupted`. Problems
@@ -1358,7 +1360,22 @@ export interface components {
             /** @description A reasoning model's thinking (as llama-server and `DeepSeek`'s API name it). */
             reasoning_content?: string | null;
             role?: string | null;
-            tool_calls?: components["schemas"]["ToolCallOut"][] | null;
+            tool_calls?: components["schemas"]["ChatCompletionToolCallChunk"][] | null;
+        };
+        ChatCompletionFunctionChunk: {
+            arguments: string;
+            name?: string | null;
+        };
+        /**
+         * @description A tool call in a streamed delta, as `OpenAI` streams them: the first chunk of a call carries
+         *     its id, type and name; the next ones add to its arguments' JSON text, joined by `index`.
+         */
+        ChatCompletionToolCallChunk: {
+            function: components["schemas"]["ChatCompletionFunctionChunk"];
+            id?: string | null;
+            index: number;
+            /** @description `function`, in a call's first chunk. */
+            type?: string | null;
         };
         /** @description A conversation of one user with one or more agents (`agent` is the one it started with). */
         ChatSession: {
@@ -2287,6 +2304,7 @@ export interface components {
             completion_tokens: number;
             /** Format: int32 */
             prompt_tokens: number;
+            prompt_tokens_details: components["schemas"]["PromptTokensDetails"];
             /** Format: int32 */
             total_tokens: number;
         };
@@ -2297,6 +2315,15 @@ export interface components {
         PerformanceReport: components["schemas"]["DateRange"] & {
             label: string;
             rows: components["schemas"]["KpiPerformance"][];
+        };
+        /** @description How the prompt was processed. */
+        PromptTokensDetails: {
+            /**
+             * Format: int32
+             * @description Prompt tokens whose KV cache the engine reused from an earlier request (a chat's
+             *     previous turns, a shared system prompt) instead of evaluating them again.
+             */
+            cached_tokens: number;
         };
         /** @description What an admin sends to create or change a provider. */
         ProviderInput: {
@@ -2677,11 +2704,20 @@ export interface components {
             id: string;
             name: string;
         };
+        /** @description The data of a `tool_call_delta` event: more of a call being generated. */
+        ToolCallDeltaData: {
+            /**
+             * @description The next piece of the arguments' JSON text (empty in the delta that names the tool);
+             *     the pieces joined are the arguments object.
+             */
+            arguments: string;
+            /** @description The id the `tool_call` event will carry. */
+            id: string;
+            name: string;
+        };
         ToolCallOut: {
             function: components["schemas"]["FunctionOut"];
             id: string;
-            /** @description Present in streamed deltas: which call of the answer this is. */
-            index?: number | null;
             /** @description Always `function`. */
             type: string;
         };
@@ -5350,7 +5386,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Server-sent events: `message`, `token`, `reasoning`, `tool_call`, `tool_result`, `error`, then `done` */
+            /** @description Server-sent events: `message`, `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, then `done` */
             200: {
                 headers: {
                     [name: string]: unknown;

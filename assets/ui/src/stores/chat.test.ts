@@ -55,6 +55,30 @@ describe('chat store', () => {
     expect(snapshots.some((kinds) => kinds.join() === 'user,tool,assistant')).toBe(true)
   })
 
+  it('fills a tool card while the call is generated, then shows the complete call', async () => {
+    const chat = useChat()
+    chat.current = session
+    const seen: unknown[] = []
+    stubFetch((request) =>
+      request.method === 'POST'
+        ? eventStream([
+            sse('tool_call_delta', { id: 'c1', name: 'kpi_values', arguments: '' }),
+            sse('tool_call_delta', { id: 'c1', name: 'kpi_values', arguments: '{"kpi": "rev' }),
+            sse('tool_call_delta', { id: 'c1', name: 'kpi_values', arguments: 'enue"}' }),
+            sse('tool_call', { id: 'c1', name: 'kpi_values', arguments: { kpi: 'revenue' } }),
+            sse('done', { status: 'complete' }),
+          ])
+        : json(200, []),
+    )
+    chat.$subscribe(() => {
+      for (const item of chat.items) if (item.kind === 'tool') seen.push(item.tool.arguments)
+    })
+    await chat.send('revenue?')
+    expect(seen).toContain('{"kpi": "rev')
+    expect(seen).toContain('{"kpi": "revenue"}')
+    expect(seen).toContainEqual({ kpi: 'revenue' })
+  })
+
   it('sends another agent only when it differs from the session’s', async () => {
     const chat = useChat()
     chat.current = { ...session, agent: 'analyst' }

@@ -3,7 +3,7 @@ import { computed, ref, shallowRef } from 'vue'
 import { api, call, type Schemas } from '@/api/client'
 import { postEvents } from '@/api/sse'
 import { ApiError } from '@/api/errors'
-import { buildItems, emptyRun, type LiveRun, type Message } from '@/pages/chat/conversation'
+import { buildItems, completeCall, emptyRun, streamCall, type LiveRun, type Message } from '@/pages/chat/conversation'
 
 export type ChatSession = Schemas['ChatSession']
 export type Agent = Schemas['ListedAgent']
@@ -104,8 +104,11 @@ export const useChat = defineStore('chat', () => {
       case 'reasoning':
         live.value = { ...run, reasoning: run.reasoning + (data as Schemas['TokenData']).text }
         break
+      case 'tool_call_delta':
+        live.value = { ...run, calls: streamCall(run.calls, data as Schemas['ToolCallDeltaData'], (call) => call) }
+        break
       case 'tool_call':
-        live.value = { ...run, calls: [...run.calls, data as Schemas['ToolCallData']] }
+        live.value = { ...run, calls: completeCall(run.calls, data as Schemas['ToolCallData'], (call) => call) }
         break
       case 'tool_result': {
         const result = data as Schemas['ToolResultData']

@@ -27,6 +27,20 @@ export type ChatItem =
   | { kind: 'assistant'; key: string; content: string; message: Message | null; final: boolean; reasoning?: string }
   | { kind: 'tool'; key: string; tool: ToolView; running: boolean }
 
+type Call = { id: string; name: string; arguments: unknown }
+
+/** Adds a piece of a call being generated: its card shows the arguments' JSON text growing. */
+export function streamCall<T extends Call>(calls: readonly T[], delta: Schemas['ToolCallDeltaData'], make: (call: Call) => T): T[] {
+  if (!calls.some((call) => call.id === delta.id)) return [...calls, make({ ...delta })]
+  return calls.map((call) => (call.id === delta.id ? { ...call, arguments: String(call.arguments) + delta.arguments } : call))
+}
+
+/** Adds a complete call, in place of the one streamed in pieces. */
+export function completeCall<T extends Call>(calls: readonly T[], complete: Call, make: (call: Call) => T): T[] {
+  if (!calls.some((call) => call.id === complete.id)) return [...calls, make(complete)]
+  return calls.map((call) => (call.id === complete.id ? { ...call, arguments: complete.arguments } : call))
+}
+
 export function emptyRun(): LiveRun {
   return { text: '', reasoning: '', calls: [], results: {} }
 }
