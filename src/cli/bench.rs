@@ -4,6 +4,8 @@
 
 mod llama_server;
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::{BenchArgs, CliError};
@@ -145,12 +147,27 @@ fn throughput(args: &BenchArgs, streams: u32, tools: bool) -> BenchConfig {
 /// ≥ 1.00 means agentbox is as good or better.
 fn table(report: &Report, args: &BenchArgs) -> String {
     let mut rows = Rows::default();
-    let ours = &report.agentbox;
-    let peer = report.llama_server.as_ref();
-    let single = |side: &Side| side.streams.iter().find(|r| r.concurrency == 1).cloned();
+    let (ours, peer) = (&report.agentbox, report.llama_server.as_ref());
+    single_stream_rows(&mut rows, ours, peer);
+    streams_rows(&mut rows, ours, peer);
+    turn_rows(&mut rows, ours, peer);
+    format!(
+        "{}, threads {}, {} tokens per stream, {}-word prompt\n{}",
+        report.model,
+        report.threads,
+        report.tokens_per_stream,
+        args.prompt_words,
+        rows.render(peer.is_some())
+    )
+}
+
+fn single(side: &Side) -> Option<&BenchReport> {
+    side.streams.iter().find(|r| r.concurrency == 1)
+}
+
+fn single_stream_rows(rows: &mut Rows, ours: &Side, peer: Option<&Side>) {
     if let Some(one) = single(ours) {
         let theirs = peer.and_then(single);
-        let theirs = theirs.as_ref();
         rows.higher(
             "1 stream: generation tok/s",
             one.stream_tokens_per_second,
@@ -188,6 +205,9 @@ fn table(report: &Report, args: &BenchArgs) -> String {
             );
         }
     }
+}
+
+fn streams_rows(rows: &mut Rows, ours: &Side, peer: Option<&Side>) {
     for (index, run) in ours.streams.iter().enumerate().filter(|(_, r)| r.concurrency > 1) {
         let theirs = peer.and_then(|p| p.streams.get(index));
         let label = format!("{} streams: aggregate tok/s", run.concurrency);
@@ -209,6 +229,9 @@ fn table(report: &Report, args: &BenchArgs) -> String {
             );
         }
     }
+}
+
+fn turn_rows(rows: &mut Rows, ours: &Side, peer: Option<&Side>) {
     if let (Some(first), Some(last)) = (ours.turns.first(), ours.turns.last()) {
         let peer_turns = peer.map(|p| p.turns.as_slice()).filter(|t| !t.is_empty());
         let n = ours.turns.len();
@@ -245,14 +268,6 @@ fn table(report: &Report, args: &BenchArgs) -> String {
             f64::from(last.cached_tokens),
         );
     }
-    format!(
-        "{}, threads {}, {} tokens per stream, {}-word prompt\n{}",
-        report.model,
-        report.threads,
-        report.tokens_per_stream,
-        args.prompt_words,
-        rows.render(peer.is_some())
-    )
 }
 
 /// One figure: agentbox's, llama-server's, and the ratio oriented so that >= 1 is agentbox ahead.
@@ -294,14 +309,14 @@ impl Rows {
         let width = self.0.iter().map(|row| row.label.len()).max().unwrap_or(0) + 2;
         let mut out = format!("{:width$}{:>12}", "", "agentbox");
         if with_peer {
-            out += &format!("{:>14}{:>8}", "llama-server", "ratio");
+            let _ = write!(out, "{:>14}{:>8}", "llama-server", "ratio");
         }
         out.push('\n');
         let cell = |value: Option<f64>, w: usize| {
             value.map_or_else(|| format!("{:>w$}", "-"), |v| format!("{v:w$.2}"))
         };
         for row in &self.0 {
-            out += &format!("{:width$}{:12.2}", row.label, row.ours);
+            let _ = write!(out, "{:width$}{:12.2}", row.label, row.ours);
             if with_peer {
                 out += &cell(row.peer, 14);
                 out += &cell(row.ratio, 8);

@@ -1,7 +1,7 @@
 //! Reads a local model's tool-call text while it is generated, so that a call's name and its
 //! arguments reach the client as they come (a tool card fills live) rather than when the
 //! answer ends. The grammar holds the call to its syntax: the name comes first (`"name": "…"`,
-//! or DeepSeek's `<｜tool▁sep｜>NAME\n`), then the arguments object, whose characters are passed
+//! or the `DeepSeekR1` syntax's `<｜tool▁sep｜>NAME\n`), then the arguments object, whose characters are passed
 //! on as they arrive until its closing brace. The complete call, parsed when generation ends
 //! (`tool_syntax::parse_calls`), stays the authority; these deltas only show it early.
 

@@ -95,7 +95,7 @@ impl Server {
 
     /// Until `/health` answers 200 (the model loaded), for at most five minutes.
     async fn wait_ready(&mut self) -> Result<(), CliError> {
-        let deadline = Instant::now() + Duration::from_secs(300);
+        let deadline = Instant::now() + Duration::from_mins(5);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(self.failed(&format!("llama-server exited ({status})")));

@@ -304,12 +304,11 @@ impl Chunks {
                 None,
             )],
             Some(Piece::ToolCallDelta(delta)) => {
-                let chunk = match self.calls.iter().position(|id| *id == delta.id) {
-                    Some(index) => ToolCallChunk::more(index, delta.arguments),
-                    None => {
-                        self.calls.push(delta.id.clone());
-                        ToolCallChunk::first(self.calls.len() - 1, &delta.id, &delta.name, delta.arguments)
-                    }
+                let chunk = if let Some(index) = self.calls.iter().position(|id| *id == delta.id) {
+                    ToolCallChunk::more(index, delta.arguments)
+                } else {
+                    self.calls.push(delta.id.clone());
+                    ToolCallChunk::first(self.calls.len() - 1, &delta.id, &delta.name, delta.arguments)
                 };
                 vec![self.tool_call_event(chunk)]
             }

@@ -45,6 +45,16 @@ pub enum AgentEvent {
     Done(RunSummary),
 }
 
+impl From<crate::engine::chat::ToolCallDelta> for AgentEvent {
+    fn from(delta: crate::engine::chat::ToolCallDelta) -> Self {
+        AgentEvent::ToolCallDelta {
+            id: delta.id,
+            name: delta.name,
+            arguments: delta.arguments,
+        }
+    }
+}
+
 /// How a run ended: the data of the `done` event.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
