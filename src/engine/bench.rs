@@ -236,16 +236,17 @@ fn report(config: &BenchConfig, stats: &[GenerationStats], wall: Duration) -> Be
             / n,
         time_to_first_token_ms_p50: ttft.get(ttft.len() / 2).copied().unwrap_or(0.0),
         wall,
-        rss_mib: resident_bytes() as f64 / f64::from(1 << 20),
+        rss_mib: sysinfo::get_current_pid().map_or(0.0, resident_mib),
     }
 }
 
-/// This process's resident memory, in bytes (0 where the platform does not say).
-fn resident_bytes() -> u64 {
-    let Ok(pid) = sysinfo::get_current_pid() else {
-        return 0;
-    };
+/// A process's resident memory in MiB (0 where the platform does not say): this process's for
+/// the engine, the peer server's for the comparison.
+#[allow(clippy::cast_precision_loss)]
+pub fn resident_mib(pid: sysinfo::Pid) -> f64 {
     let mut system = sysinfo::System::new();
     system.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
-    system.process(pid).map_or(0, sysinfo::Process::memory)
+    system
+        .process(pid)
+        .map_or(0.0, |process| process.memory() as f64 / f64::from(1 << 20))
 }

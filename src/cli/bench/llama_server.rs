@@ -161,7 +161,10 @@ impl Server {
             prompt_tokens_per_second: timings.iter().map(|t| t.prompt_per_second).sum::<f64>() / n,
             time_to_first_token_ms_p50: ttft.get(ttft.len() / 2).copied().unwrap_or(0.0),
             wall,
-            rss_mib: self.child.id().map_or(0.0, resident_mib),
+            rss_mib: self
+                .child
+                .id()
+                .map_or(0.0, |pid| bench::resident_mib(sysinfo::Pid::from_u32(pid))),
         })
     }
 
@@ -198,15 +201,4 @@ fn free_port() -> Result<u16, CliError> {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .map_err(|err| CliError::Runtime(format!("no free port for llama-server: {err}")))
-}
-
-/// A process's resident memory in MiB (0 where the platform does not say).
-#[allow(clippy::cast_precision_loss)]
-fn resident_mib(pid: u32) -> f64 {
-    let mut system = sysinfo::System::new();
-    let pid = sysinfo::Pid::from_u32(pid);
-    system.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
-    system
-        .process(pid)
-        .map_or(0.0, |p| p.memory() as f64 / f64::from(1 << 20))
 }
