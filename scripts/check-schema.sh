@@ -234,7 +234,7 @@ expect "seed models under provider local" \
 expect "RLS enabled on every table in public and auth" "0" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace in ('public'::regnamespace, 'auth'::regnamespace)
         and relname <> '_sqlx_migrations' and not relrowsecurity"
-expect "19 tables in public (15 of the initial schema + embeddings + task_events + eval_runs + mcp_servers; besides _sqlx_migrations)" "19" owner \
+expect "20 tables in public (15 of the initial schema + embeddings + task_events + eval_runs + mcp_servers + session_events; besides _sqlx_migrations)" "20" owner \
     "select count(*) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace and relname <> '_sqlx_migrations'"
 expect "authenticated has no privilege on auth tables or _sqlx_migrations" "0" owner \
     "select count(*) from information_schema.role_table_grants
@@ -519,6 +519,32 @@ expect_plan "task_events: replay uses task_events_task_id_id_idx" "task_events_t
      explain (costs off) select * from task_events where task_id = $TA and id > 1 order by id limit 200"
 expect "deleting a task deletes its events" "0" owner \
     "delete from tasks where id = $TA; select count(*) from task_events where task_id = $TA"
+
+# ------------------------------------------------------------------------------------------------
+# Session events (migrations/20261207123000_session_events.sql): own sessions only; cleared, not
+# changed
+# ------------------------------------------------------------------------------------------------
+expect "alice: appends an event to her own session" "1" "$UA" \
+    "$(count_of "insert into session_events (session_id, user_id, kind, data)
+                   values ('$SA', '$UA', 'token', '{\"text\": \"hi\"}') returning 1")"
+expect_error "alice: cannot append an event to bob's session" "row-level security" "$UA" \
+    "insert into session_events (session_id, user_id, kind) values ('$SB', '$UA', 'token')"
+expect_error "alice: cannot write an event as bob" "row-level security" "$UA" \
+    "insert into session_events (session_id, user_id, kind) values ('$SB', '$UB', 'token')"
+owner "insert into session_events (session_id, user_id, kind) values ('$SA', '$UA', 'message'), ('$SB', '$UB', 'message')" >/dev/null
+expect "alice: sees her sessions' events only" "1|0" "$UA" \
+    "select count(*), count(*) filter (where user_id <> '$UA') from session_events"
+expect "alice: clearing events touches bob's none" "0" "$UA" \
+    "$(count_of "delete from session_events where user_id = '$UB' returning 1")"
+expect_error "alice: cannot change her events" "permission denied" "$UA" \
+    "update session_events set kind = 'x' where user_id = '$UA'"
+expect_error "session_events: kind is a lower-case name" "session_events_kind_check" owner \
+    "insert into session_events (session_id, user_id, kind) values ('$SA', '$UA', 'Tool Call')"
+expect_plan "session_events: replay uses session_events_session_id_id_idx" "session_events_session_id_id_idx" owner \
+    "set local enable_seqscan = off;
+     explain (costs off) select * from session_events where session_id = '$SA' and id > 1 order by id limit 200"
+expect "auth.session_claims: no grant to authenticated" "f" owner \
+    "select has_table_privilege('authenticated', 'auth.session_claims', 'select')"
 
 # ------------------------------------------------------------------------------------------------
 # Eval runs and message ratings (migrations/20261126093000_eval_runs_and_ratings.sql)

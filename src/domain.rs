@@ -20,7 +20,7 @@ mod user;
 pub use agent::{Agent, AgentSource};
 pub use analytics::{DayRange, UsageGroup, UsageReport, UsageRow, UsageStats, UsageSummary};
 pub use api_key::{ApiKey, KeyScope, NewApiKey};
-pub use chat::{ChatSession, Message, MessageStatus, NewMessage};
+pub use chat::{ChatSession, Message, MessageStatus, NewMessage, SessionEvent};
 pub use company::{Company, Department, SetupCompany, SetupState};
 pub use eval_run::{EvalCaseResult, EvalRun, NewEvalRun};
 pub use evaluation::{EvalOutcome, NewEvaluation};

@@ -9,6 +9,7 @@ mod metrics;
 mod ollama;
 mod openai;
 mod openapi;
+mod replay;
 mod routes;
 mod security;
 pub mod server;
@@ -76,6 +77,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             routes::sessions::delete
         ))
         .routes(routes!(routes::sessions::messages, routes::sessions::send))
+        .routes(routes!(routes::sessions::follow))
         .routes(routes!(routes::keys::list, routes::keys::create))
         .routes(routes!(routes::keys::revoke))
         .routes(routes!(routes::users::list, routes::users::create))

@@ -19,12 +19,19 @@ use tokio_util::sync::CancellationToken;
 
 /// The Streamable HTTP service for `/mcp`. Callers must be authenticated before it: the HTTP
 /// layer puts the caller's `Identity` into the request's extensions.
+///
+/// Stateless (no `Mcp-Session-Id`): every request is served on its own, by whichever replica a
+/// load balancer sends it to, with no session to keep in memory or share. The platform's tools
+/// keep no per-session state (the caller comes with each request), and it sends no
+/// server-initiated messages that would need a session's stream.
 pub fn http_service(
     mcp: PlatformMcp,
     allowed_hosts: &[String],
     shutdown: CancellationToken,
 ) -> StreamableHttpService<PlatformMcp, LocalSessionManager> {
-    let config = StreamableHttpServerConfig::default().with_cancellation_token(shutdown);
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_cancellation_token(shutdown);
     // An empty list (`mcp.allowed_hosts = "*"`) turns the DNS-rebinding guard off.
     let config = if allowed_hosts.is_empty() {
         config.disable_allowed_hosts()

@@ -90,6 +90,7 @@ struct Inner {
     generations: Family<OutcomeLabels, Counter>,
     completion_tokens: Family<ModelLabels, Counter>,
     prompt_tokens: Family<ModelLabels, Counter>,
+    cached_prompt_tokens: Family<ModelLabels, Counter>,
     ttft: Family<ModelLabels, Histogram>,
     tokens_per_second: Family<ModelLabels, Histogram>,
     last_tokens_per_second: Family<ModelLabels, FloatGauge>,
@@ -249,6 +250,13 @@ impl Metrics {
             None,
             Family::default(),
         );
+        let cached_prompt_tokens = register(
+            r,
+            "prompt_tokens_cached",
+            "Of the prompt tokens, those a local model's prompt cache held (not evaluated again)",
+            None,
+            Family::default(),
+        );
         let ttft = register(
             r,
             "time_to_first_token",
@@ -280,6 +288,7 @@ impl Metrics {
                 generations,
                 completion_tokens,
                 prompt_tokens,
+                cached_prompt_tokens,
                 ttft,
                 tokens_per_second,
                 last_tokens_per_second,
@@ -331,6 +340,10 @@ impl Metrics {
             .prompt_tokens
             .get_or_create(&labels)
             .inc_by(u64::from(generation.prompt_tokens));
+        self.inner
+            .cached_prompt_tokens
+            .get_or_create(&labels)
+            .inc_by(u64::from(generation.cached_prompt_tokens));
         if generation.completion_tokens > 0 {
             self.inner
                 .ttft
@@ -418,6 +431,8 @@ impl Metrics {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generation {
     pub prompt_tokens: u32,
+    /// Of `prompt_tokens`, those reused from the prompt cache.
+    pub cached_prompt_tokens: u32,
     pub completion_tokens: u32,
     pub time_to_first_token: Duration,
     pub tokens_per_second: f64,
@@ -467,6 +482,7 @@ mod tests {
         let metrics = Metrics::new();
         let generation = Generation {
             prompt_tokens: 12,
+            cached_prompt_tokens: 9,
             completion_tokens: 40,
             time_to_first_token: Duration::from_millis(80),
             tokens_per_second: 55.0,
@@ -483,6 +499,10 @@ mod tests {
         assert_eq!(
             line_value(&text, &format!("agentbox_prompt_tokens_total{labels}")),
             Some(24.0)
+        );
+        assert_eq!(
+            line_value(&text, &format!("agentbox_prompt_tokens_cached_total{labels}")),
+            Some(18.0)
         );
         assert_eq!(
             line_value(

@@ -19,10 +19,13 @@ mod evaluations;
 mod kpis;
 mod login_attempts;
 pub mod mcp_servers;
+mod notices;
 mod privilege;
 pub mod providers;
 mod ratings;
 pub(crate) mod read_only_sql;
+mod session_claims;
+mod session_events;
 mod task_queue;
 mod tasks;
 mod users;
@@ -49,6 +52,8 @@ pub use embeddings::{NewEmbedding, UnindexedMessage, VectorStorage};
 pub use error::StoreError;
 pub use kpis::KpiFilter;
 pub use login_attempts::LoginTurn;
+use notices::Notices;
+pub use notices::{Notice, wait_for as wait_for_notice};
 pub use ratings::RatingChange;
 pub use read_only_sql::QueryLimits;
 pub use tasks::CancelOutcome;
@@ -126,6 +131,8 @@ pub struct Store {
     vector_storage: Arc<OnceLock<VectorStorage>>,
     /// Read by the owner before the first user's transaction (see `store/claims.rs`).
     claims_key: Arc<tokio::sync::OnceCell<ClaimsKey>>,
+    /// Change notices from every replica (see `store/notices.rs`).
+    notices: Notices,
 }
 
 /// What a transaction does first to run as a user.
@@ -164,6 +171,9 @@ impl Store {
     }
 
     fn external(owner: PgPool, runtime: PgPool, privilege: Privilege) -> Self {
+        let notices = Notices::default();
+        // Ends when the pool closes (`Store::close`).
+        tokio::spawn(notices.clone().listen(owner.clone()));
         Self {
             owner,
             runtime,
@@ -171,6 +181,7 @@ impl Store {
             embedded: None,
             vector_storage: Arc::default(),
             claims_key: Arc::default(),
+            notices,
         }
     }
 
@@ -203,6 +214,7 @@ impl Store {
             embedded: Some(Arc::new(db)),
             vector_storage: Arc::default(),
             claims_key: Arc::default(),
+            notices: Notices::default(),
         })
     }
 

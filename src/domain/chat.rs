@@ -110,3 +110,13 @@ impl NewMessage {
         }
     }
 }
+
+/// One event of a session's latest answer, as `POST /sessions/{id}/messages` streamed it: `id`
+/// is the sequence a follower resumes from (streamed tokens come joined, one event per write).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEvent {
+    pub id: i64,
+    /// The SSE event name: `message`, `token`, `tool_call`, `done`, ...
+    pub kind: String,
+    pub data: Value,
+}

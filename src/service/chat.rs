@@ -6,6 +6,7 @@
 
 mod busy;
 pub mod events;
+pub mod follow;
 pub mod history;
 pub mod routing;
 pub mod runner;
@@ -21,7 +22,7 @@ use super::error::NotFoundAs;
 use super::search::SearchService;
 use crate::domain::{Agent, ChatSession, Identity, Message, NewMessage, Page};
 use crate::engine::ChatMessage;
-use crate::store::{SessionUpdate, Store};
+use crate::store::{Actor, SessionUpdate, Store};
 use events::{AgentEvent, RunSummary};
 use runner::{AgentRun, AgentRunner};
 
@@ -90,13 +91,14 @@ impl ChatService {
         runner: AgentRunner,
         context_tokens: u32,
     ) -> Self {
+        let busy = busy::BusySessions::new(store.clone());
         Self {
             store,
             agents,
             search,
             runner,
             context_tokens: context_tokens as usize,
-            busy: busy::BusySessions::default(),
+            busy,
         }
     }
 
@@ -200,9 +202,26 @@ impl ChatService {
         send: SendMessage,
     ) -> Result<ChatRun, ServiceError> {
         let session = self.get(caller, session_id).await?;
-        let claim = self.busy.claim(session_id)?;
+        let claim = self.busy.claim(session_id).await?;
         let prepared = self.prepare(caller, &session, send, None).await?;
         Ok(self.start(caller, prepared, claim).await)
+    }
+
+    /// The events of the session's latest answer, wherever it runs: from its start (or after
+    /// the event `after`), then live until `done`; with no answer yet, the next one's.
+    pub async fn follow(
+        &self,
+        caller: &Identity,
+        session_id: Uuid,
+        after: Option<i64>,
+    ) -> Result<follow::SessionEventStream, ServiceError> {
+        self.get(caller, session_id).await?;
+        Ok(follow::follow(
+            self.store.clone(),
+            Actor::User(caller.user_id()),
+            session_id,
+            after,
+        ))
     }
 
     /// Runs `agent` over a whole conversation a program sent (the OpenAI- and Ollama-compatible
@@ -236,7 +255,7 @@ impl ChatService {
             .store
             .create_chat_session(caller.user_id(), agent.name.clone(), task_title(&content))
             .await?;
-        let claim = self.busy.claim(session.id)?;
+        let claim = self.busy.claim(session.id).await?;
         let mut prompt = NewMessage::new(session.id, "user", content);
         prompt.agent = Some(agent.name.clone());
         let prompt = self.store.insert_message(caller.user_id(), prompt).await?;
@@ -299,7 +318,10 @@ impl ChatService {
             agent: Some(task.agent),
             model: None,
         };
-        let claim = self.busy.claim(session.id)?;
+        // A task waits its turn in a busy session: for the answer that runs there, or for the
+        // claim of a replica that died in it to lapse.
+        let patience = self.busy.lease() * 6;
+        let claim = self.busy.claim_within(session.id, patience).await?;
         let prepared = self.prepare(caller, &session, send, Some(task.task_id)).await?;
         let _ = events
             .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
@@ -394,9 +416,30 @@ impl ChatService {
         claim: busy::SessionClaim,
     ) -> RunSummary {
         let session_id = prepared.run.session_id;
-        let summary = self.runner.run(prepared.run, events, cancel).await;
-        // The session takes the next message now; titling and indexing need no exclusivity.
-        drop(claim);
+        // `done` goes out once the session is free, so a client may send the next message the
+        // moment it reads it.
+        // Followers on any replica read the answer's events from the database.
+        let recorder = follow::Recorder::start(self.store.clone(), Actor::User(caller.user_id()), session_id);
+        recorder.record(&AgentEvent::Message(Box::new(prepared.prompt.clone())));
+        let (run_events, mut from_run) = mpsc::channel(EVENT_BUFFER);
+        let forward = async {
+            while let Some(event) = from_run.recv().await {
+                recorder.record(&event);
+                if matches!(event, AgentEvent::Done(_)) {
+                    return Some(event);
+                }
+                let _ = events.send(event).await;
+            }
+            None
+        };
+        let (summary, done) = tokio::join!(self.runner.run(prepared.run, run_events, cancel), forward);
+        // Followers have every event, `done` included, before the next answer may clear them.
+        recorder.finish().await;
+        // Titling and indexing need no exclusivity.
+        claim.release().await;
+        if let Some(done) = done {
+            let _ = events.send(done).await;
+        }
         if let Some(id) = summary.message_id {
             self.index_later(caller, id);
         }

@@ -377,6 +377,7 @@ fn observe(stream: ChatStream, metrics: Metrics, answerer: &Answerer) -> ChatStr
             &provider,
             &Generation {
                 prompt_tokens: stats.prompt_tokens,
+                cached_prompt_tokens: stats.cached_tokens,
                 completion_tokens: stats.completion_tokens,
                 time_to_first_token: stats.time_to_first_token,
                 tokens_per_second: stats.tokens_per_second(),

@@ -10,7 +10,6 @@ mod worker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -21,7 +20,7 @@ pub use worker::{TaskWorker, WorkerSettings};
 use super::ServiceError;
 use super::agents::AgentService;
 use crate::domain::{Identity, NewTask, Page, Task, TaskStatus};
-use crate::store::{Actor, CancelOutcome, Store, StoreError};
+use crate::store::{Actor, CancelOutcome, Notice, Store, StoreError};
 
 /// The longest task input accepted, in characters.
 pub const MAX_INPUT_CHARS: usize = 32 * 1024;
@@ -38,36 +37,26 @@ pub struct CreateTask {
     pub session_id: Option<Uuid>,
 }
 
-/// What ties the API and the workers of one process together, so nothing waits for a poll
-/// inside one process. Other replicas are reached through the database alone (their workers and
-/// watchers poll it).
-#[derive(Debug)]
+/// The runs of this process. Workers and watchers of every replica learn of queued tasks, new
+/// events and cancels from the store's change notices (`Store::notify`), so nothing waits for
+/// a poll; the polls are a fallback for a lost notice and a lapsed lease.
+#[derive(Debug, Default)]
 struct TaskHub {
-    /// Wakes a worker when a task is queued.
-    queued: Notify,
-    /// The id of a task that has new events, for the watchers in this process.
-    changed: broadcast::Sender<Uuid>,
     /// The cancel tokens of the runs in this process, so a cancel stops them at once rather
     /// than at the next heartbeat.
     running: Mutex<HashMap<Uuid, CancellationToken>>,
 }
 
 impl TaskHub {
-    fn new() -> Self {
-        Self {
-            queued: Notify::new(),
-            changed: broadcast::channel(1024).0,
-            running: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn announce(&self, task_id: Uuid) {
-        // No receiver means nobody watches: nothing to do.
-        let _ = self.changed.send(task_id);
-    }
-
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CancellationToken>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the run of `task_id` if this process runs it.
+    fn cancel(&self, task_id: Uuid) {
+        if let Some(token) = self.running().get(&task_id) {
+            token.cancel();
+        }
     }
 }
 
@@ -83,8 +72,13 @@ impl TaskService {
         Self {
             store,
             agents,
-            hub: Arc::new(TaskHub::new()),
+            hub: Arc::default(),
         }
+    }
+
+    /// Tells every replica's watchers that `task_id` has new events or a new state.
+    fn announce(&self, task_id: Uuid) {
+        self.store.notify(Notice::Task { id: task_id });
     }
 
     /// Queues a task for the caller; a worker picks it up as soon as a slot is free.
@@ -107,7 +101,7 @@ impl TaskService {
                 ),
                 other => other.into(),
             })?;
-        self.hub.queued.notify_one();
+        self.store.notify(Notice::TaskQueued);
         Ok(task)
     }
 
@@ -156,8 +150,8 @@ impl TaskService {
             .map_err(not_found)
     }
 
-    /// Cancels a queued task at once; a running one is stopped by its worker (at once in this
-    /// process, within a heartbeat in another replica) and ends `cancelled`. Cancelling a
+    /// Cancels a queued task at once; a running one is stopped by its worker (at once, in any
+    /// replica; within a heartbeat should the notice be lost) and ends `cancelled`. Cancelling a
     /// cancelled task again changes nothing; a task that succeeded or failed cannot be.
     pub async fn cancel(&self, caller: &Identity, id: Uuid) -> Result<Task, ServiceError> {
         let outcome = self
@@ -167,14 +161,14 @@ impl TaskService {
             .map_err(not_found)?;
         match outcome {
             CancelOutcome::Cancelled(task) => {
-                self.hub.announce(id);
+                self.announce(id);
                 Ok(task)
             }
             CancelOutcome::Requested(task) => {
-                if let Some(token) = self.hub.running().get(&id) {
-                    token.cancel();
-                }
-                self.hub.announce(id);
+                // At once here; the replica that runs it cancels it on the notice.
+                self.hub.cancel(id);
+                self.store.notify(Notice::TaskCancelled { id });
+                self.announce(id);
                 Ok(task)
             }
             CancelOutcome::AlreadyEnded(task) if task.status == TaskStatus::Cancelled => Ok(task),

@@ -303,6 +303,41 @@ async fn a_model_that_loops_on_tools_is_stopped_at_the_step_limit() {
 }
 
 #[tokio::test]
+async fn a_session_claim_is_exclusive_renewed_by_its_holder_and_lapses_with_its_lease() {
+    let app = TestApp::start().await;
+    let admin = app.setup_admin().await;
+    let session: uuid::Uuid = new_session(&admin, "assistant").await.parse().unwrap();
+    let store = app.store();
+    let (first, second) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let lease = Duration::from_millis(1500);
+    assert!(store.claim_session(session, first, lease).await.unwrap());
+    assert!(
+        !store.claim_session(session, second, lease).await.unwrap(),
+        "a live claim is exclusive"
+    );
+    assert!(store.renew_session_claim(session, first, lease).await.unwrap());
+    assert!(
+        !store.renew_session_claim(session, second, lease).await.unwrap(),
+        "only the holder renews"
+    );
+    store.release_session_claim(session, second).await.unwrap();
+    assert!(
+        !store.claim_session(session, second, lease).await.unwrap(),
+        "only the holder releases"
+    );
+    // The holder stops renewing (its replica died): the claim lapses and is taken over.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    assert!(store.claim_session(session, second, lease).await.unwrap());
+    assert!(
+        !store.renew_session_claim(session, first, lease).await.unwrap(),
+        "the old holder learns it lost the session"
+    );
+    store.release_session_claim(session, second).await.unwrap();
+    assert!(store.claim_session(session, first, lease).await.unwrap());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn closing_the_connection_stops_the_model_and_keeps_the_partial_answer() {
     let model = ScriptedModel::start(vec![Reply::Stall("The first half ".into())]).await;
     let app = TestApp::start().await;

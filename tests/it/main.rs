@@ -31,6 +31,7 @@ mod openapi;
 mod prompt_cache;
 mod providers;
 mod ratings;
+mod replicas;
 mod resilience;
 mod rls;
 mod setup;

@@ -25,7 +25,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use tokio::sync::{mpsc, oneshot};
 
-use super::slots::{Lease, Slots};
+use super::slots::{Busy, Lease, Slots};
 use super::stops::{StopMatcher, StopOutcome};
 use super::utf8::Utf8Stream;
 use crate::engine::EngineError;
@@ -349,7 +349,15 @@ impl<'m> Scheduler<'m> {
             Some(Ok((grammar, preserved))) => (Some(grammar), preserved),
             Some(Err(err)) => return Err((job.events, err)),
         };
-        let lease = self.slots.lease(&prompt);
+        let busy: Vec<Busy<'_>> = self
+            .active
+            .iter()
+            .map(|sequence| Busy {
+                slot: sequence.slot,
+                cached: &sequence.cached,
+            })
+            .collect();
+        let lease = self.slots.lease(&prompt, &busy);
         let (slot, cached) = self.reuse(lease);
         Ok(Sequence {
             slot,
@@ -372,10 +380,23 @@ impl<'m> Scheduler<'m> {
         })
     }
 
-    /// Readies a leased slot's KV cache: cut after the shared prefix. A model whose memory
-    /// cannot be cut (a recurrent one) starts empty.
+    /// Readies a leased slot's KV cache: copied from the busy slot that holds the prefix, if
+    /// any, and cut after the shared prefix. A model whose memory cannot be cut (a recurrent
+    /// one) starts empty.
     fn reuse(&mut self, lease: Lease) -> (i32, Vec<LlamaToken>) {
-        let Lease { slot, mut cached } = lease;
+        let Lease {
+            slot,
+            mut cached,
+            copy_from,
+        } = lease;
+        if let Some(source) = copy_from {
+            // Whole: llama.cpp copies only whole buffers between slots (a full copy, done at the
+            // next decode before anything is written); the cut below keeps the prefix.
+            let _ = self.context.kv_cache_seq_rm(slot, None, None);
+            if self.context.copy_kv_cache_seq(source, slot, None, None).is_err() {
+                cached.clear();
+            }
+        }
         let kept = u32::try_from(cached.len()).unwrap_or(u32::MAX);
         if self.context.kv_cache_seq_rm(slot, Some(kept), None).is_err() {
             let _ = self.context.kv_cache_seq_rm(slot, None, None);

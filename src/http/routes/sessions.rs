@@ -1,15 +1,16 @@
 //! `/api/v1/sessions`: a user's chat sessions, and `POST /api/v1/sessions/{id}/messages`, which
 //! answers as server-sent events — `message` (the stored prompt first, then every stored turn),
 //! `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, and `done` last. Closing the connection stops
-//! the model; what it had written is stored marked interrupted.
+//! the model; what it had written is stored marked interrupted. `GET /api/v1/sessions/{id}/events`
+//! follows the latest answer from any replica: the same events, with ids, from its start.
 
 use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -20,6 +21,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::http::openapi::ServerSentEvent;
+use crate::http::replay::{resume_after, stored_events};
 use crate::service::chat::events::AgentEvent;
 use crate::service::chat::{ChatRun, SendMessage};
 
@@ -289,4 +291,45 @@ fn events(run: ChatRun) -> impl Stream<Item = Result<Event, Infallible>> {
             .unwrap_or_else(|_| Event::default().event(event.name()).data("{}"));
         Some((Ok(sse), (!last).then_some(run)))
     })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FollowQuery {
+    /// Like `Last-Event-ID`, for clients that cannot set headers; the header wins.
+    after: Option<i64>,
+}
+
+/// Follows the session's latest answer, on whichever replica runs it: the events
+/// `POST /sessions/{id}/messages` streams (the prompt's `message` first, `token`s joined into
+/// larger pieces), each with its `id`, from the answer's start (or after `Last-Event-ID`), then
+/// live until `done`. With no answer yet, it waits for the next one; after `done`, pass its id
+/// to wait for the one after.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/events",
+    operation_id = "followSession",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Replay only the events after this id"),
+        FollowQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = ServerSentEvent,
+            description = "Server-sent events, each with its `id`: `message`, `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, then `done`"),
+        (status = 404, description = "No such session of the caller's (`not_found`)", body = ErrorBody),
+        (status = 422, description = "A `Last-Event-ID` that is not an event id (`invalid_input`)", body = ErrorBody),
+    )
+)]
+pub async fn follow(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<FollowQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = resume_after(&headers, query.after)?;
+    let stream = state.services.chat.follow(&caller, id, after).await?;
+    let events = stored_events(stream.map(|item| item.map(|event| (event.id, event.kind, event.data))));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -14,16 +14,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::{Page, Task, TaskEvent};
+use crate::domain::{Page, Task};
 use crate::http::AppState;
-use crate::http::error::{ApiError, ErrorBody, service_error_body};
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::http::openapi::ServerSentEvent;
-use crate::service::ServiceError;
+use crate::http::replay::{resume_after, stored_events};
 use crate::service::tasks::CreateTask;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -187,47 +186,8 @@ pub async fn events(
     ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let after = match headers.get("last-event-id") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok())
-                .filter(|id| *id >= 0)
-                .ok_or_else(|| {
-                    ServiceError::invalid(
-                        "Last-Event-ID",
-                        "Last-Event-ID must be the id of an event of this stream (a whole number)",
-                    )
-                })?,
-        ),
-        None => query.after,
-    };
+    let after = resume_after(&headers, query.after)?;
     let stream = state.services.tasks.events(&caller, id, after).await?;
-    let events = stream.map(|item| {
-        Ok(match item {
-            Ok(event) => sse_event(&event),
-            Err(err) => {
-                let (code, message) = service_error_body(err);
-                Event::default()
-                    .event("error")
-                    .json_data(json!({ "code": code, "message": message }))
-                    .unwrap_or_else(|_| Event::default().event("error").data("{}"))
-            }
-        })
-    });
+    let events = stored_events(stream.map(|item| item.map(|event| (event.id, event.kind, event.data))));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-fn sse_event(event: &TaskEvent) -> Event {
-    Event::default()
-        .id(event.id.to_string())
-        .event(&event.kind)
-        .json_data(&event.data)
-        .unwrap_or_else(|_| {
-            Event::default()
-                .id(event.id.to_string())
-                .event(&event.kind)
-                .data("{}")
-        })
 }

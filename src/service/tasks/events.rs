@@ -1,6 +1,6 @@
 //! Following a task: its stored events from the start (or after the last one a watcher saw),
-//! then new ones as they come, until the task ends. Events written in this process wake the
-//! watchers at once; a slow poll brings those written by another replica.
+//! then new ones as they come, until the task ends. A change notice (from any replica) wakes the
+//! watchers at once; a slow poll covers a lost notice.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -13,10 +13,10 @@ use uuid::Uuid;
 use super::{TaskService, not_found};
 use crate::domain::{Identity, TaskEvent};
 use crate::service::ServiceError;
-use crate::store::Actor;
+use crate::store::{Actor, Notice, wait_for_notice};
 
-/// How often a watcher looks for events nobody announced (another replica's).
-const POLL: Duration = Duration::from_secs(1);
+/// How often a watcher looks for events whose notice was lost.
+const POLL: Duration = Duration::from_secs(5);
 /// Events read per query while catching up.
 const BATCH: i64 = 200;
 
@@ -31,7 +31,7 @@ struct Watch {
     /// The id of the last event handed out.
     after: i64,
     pending: VecDeque<TaskEvent>,
-    changed: broadcast::Receiver<Uuid>,
+    changed: broadcast::Receiver<Notice>,
     /// The `finished` event was handed out: stop.
     ending: bool,
     /// The task has ended: stop once nothing is left to read.
@@ -48,7 +48,7 @@ impl TaskService {
         after: Option<i64>,
     ) -> Result<TaskEventStream, ServiceError> {
         // Subscribe before the first read, so no announcement falls between the two.
-        let changed = self.hub.changed.subscribe();
+        let changed = self.store.notices();
         let actor = Actor::User(caller.user_id());
         self.store.get_task(actor, id).await.map_err(not_found)?;
         let watch = Watch {
@@ -117,22 +117,12 @@ impl Watch {
 
     /// Until this task is announced, or the poll interval has passed.
     async fn wait(&mut self) {
-        let poll = tokio::time::sleep(POLL);
-        tokio::pin!(poll);
-        loop {
-            tokio::select! {
-                () = &mut poll => return,
-                changed = self.changed.recv() => match changed {
-                    Ok(id) if id == self.task_id => return,
-                    Ok(_) => {}
-                    // Missed announcements may include ours: look.
-                    Err(broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        poll.as_mut().await;
-                        return;
-                    }
-                },
-            }
-        }
+        let task = self.task_id;
+        wait_for_notice(
+            &mut self.changed,
+            POLL,
+            |notice| matches!(notice, Notice::Task { id } if *id == task),
+        )
+        .await;
     }
 }

@@ -119,7 +119,7 @@ impl TaskProgress {
             .await
             .map_err(ServiceError::from)?
             .ok_or(ProgressError::Lost)?;
-        self.tasks.hub.announce(self.task_id);
+        self.tasks.announce(self.task_id);
         Ok(event)
     }
 
@@ -151,7 +151,7 @@ impl TaskProgress {
             .await
             .map_err(ServiceError::from)?
             .ok_or(ProgressError::Lost)?;
-        self.tasks.hub.announce(self.task_id);
+        self.tasks.announce(self.task_id);
         Ok(event)
     }
 }

@@ -1,5 +1,5 @@
-//! The worker pool: claims tasks while a slot is free (woken when a task is queued in this
-//! process, and polling for the others), runs each through the [`TaskExecutor`] as the task's
+//! The worker pool: claims tasks while a slot is free (woken by the notice of a task queued in
+//! any replica, and polling for lapsed leases), runs each through the [`TaskExecutor`] as the task's
 //! owner, keeps its lease alive with heartbeats, stops a run whose task was cancelled, and
 //! records how each run ended. On shutdown it claims nothing more, lets the runs finish within
 //! the drain time, and gives the unfinished ones back to the queue.
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{MissedTickBehavior, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use super::{TaskExecutor, TaskFailure, TaskProgress, TaskService};
 use crate::config::Settings;
 use crate::domain::{Credential, Identity, Task, TaskOutcome};
-use crate::store::{Actor, StoreError};
+use crate::store::{Actor, Notice, StoreError};
 
 /// How long a cancelled run may take to stop before it is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -124,6 +125,7 @@ async fn dispatch(pool: Arc<Pool>, shutdown: CancellationToken) {
     // Cancelled when the drain time is over: runs then stop and give their task back.
     let abandon = CancellationToken::new();
     let hub = pool.tasks.hub.clone();
+    let mut notices = pool.tasks.store.notices();
     tracing::info!(worker = %pool.name, concurrency = pool.settings.concurrency, "task worker started");
     loop {
         while runs.try_join_next().is_some() {}
@@ -141,7 +143,7 @@ async fn dispatch(pool: Arc<Pool>, shutdown: CancellationToken) {
             match claimed {
                 Ok(tasks) => {
                     for task in tasks {
-                        hub.announce(task.id);
+                        pool.tasks.announce(task.id);
                         runs.spawn(run(pool.clone(), task, abandon.clone()));
                     }
                 }
@@ -149,11 +151,28 @@ async fn dispatch(pool: Arc<Pool>, shutdown: CancellationToken) {
             }
         }
         let idle = runs.len() < pool.settings.concurrency;
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = hub.queued.notified(), if idle => {}
-            Some(_) = runs.join_next(), if !runs.is_empty() => {}
-            () = tokio::time::sleep(pool.settings.poll) => {}
+        let poll = tokio::time::sleep(pool.settings.poll);
+        tokio::pin!(poll);
+        // Until there may be a task to claim: a queued one, a slot freed, or the poll (which
+        // also finds the lapsed leases of a replica that died).
+        let stop = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break true,
+                Some(_) = runs.join_next(), if !runs.is_empty() => break false,
+                () = &mut poll => break false,
+                notice = notices.recv() => match notice {
+                    Ok(Notice::TaskCancelled { id }) => hub.cancel(id),
+                    Ok(Notice::TaskQueued | Notice::Missed) | Err(RecvError::Lagged(_)) if idle => break false,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => {
+                        (&mut poll).await;
+                        break false;
+                    }
+                },
+            }
+        };
+        if stop {
+            break;
         }
     }
     if !runs.is_empty() {
@@ -268,7 +287,7 @@ async fn run(pool: Arc<Pool>, task: Task, abandon: CancellationToken) {
                 .release_task(id, pool.name.to_string(), reason)
                 .await
             {
-                Ok(_) => pool.tasks.hub.announce(id),
+                Ok(_) => pool.tasks.announce(id),
                 Err(err) => {
                     tracing::warn!(task = %id, %err, "cannot give the task back; it is retried when its lease expires");
                 }
@@ -299,7 +318,7 @@ async fn finish(pool: &Pool, id: Uuid, outcome: TaskOutcome) {
             .await
         {
             Ok(true) => {
-                pool.tasks.hub.announce(id);
+                pool.tasks.announce(id);
                 return;
             }
             Ok(false) => {

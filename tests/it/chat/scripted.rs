@@ -112,6 +112,11 @@ impl ScriptedModel {
         assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
     }
 
+    /// Adds a reply at the end of the script.
+    pub fn push(&self, reply: Reply) {
+        self.script.replies.lock().unwrap().push_back(reply);
+    }
+
     /// The chat requests received so far.
     pub fn requests(&self) -> Vec<Value> {
         self.script.bodies.lock().unwrap().clone()

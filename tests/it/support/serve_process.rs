@@ -88,6 +88,10 @@ impl ServeProcess {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush — what a crash or an OOM kill leaves.
     pub fn kill(mut self) {
         let _ = self.child.kill();
