@@ -74,7 +74,7 @@ impl Notices {
                 Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
                     Ok(notice) => self.deliver(notice),
                     Err(err) => {
-                        tracing::warn!(error = %err, payload = notification.payload(), "an unreadable change notice")
+                        tracing::warn!(error = %err, payload = notification.payload(), "an unreadable change notice");
                     }
                 },
                 // The connection was lost; sqlx reconnects and listens again on the next call.

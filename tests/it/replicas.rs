@@ -339,7 +339,7 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
     // Turns asked on replica 0 and followed on replica 1: each answer arrives whole on both,
     // and replica 1 may take the session's next message the moment `done` arrives.
     let mut asked = Vec::new();
-    let mut followed = Vec::new();
+    let mut seen_elsewhere = Vec::new();
     let mut sql = replicas.sql().await;
     let before = Writes::read(&mut sql).await;
     let turns = 20;
@@ -361,7 +361,7 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
         let direct = answer.until_done().await;
         asked.push(started.elapsed());
         let seen = follower.until_done().await;
-        followed.push(started.elapsed());
+        seen_elsewhere.push(started.elapsed());
         assert_eq!(answer_text(&direct), reply);
         assert_eq!(answer_text(&seen), reply, "the follower missed or repeated text");
         last_id = seen.last().unwrap().0;
@@ -369,16 +369,16 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
     let (commits, tables) = Writes::read(&mut sql).await.per(&before, f64::from(turns));
     let rows: f64 = tables.iter().map(|(_, rows)| rows).sum();
     println!(
-        "Postgres per chat turn (asked on one replica, followed on another): {commits:.1} commits (reads too), {rows:.1} rows written: {tables:?}"
+        "Postgres per chat turn (asked on one replica, seen_elsewhere on another): {commits:.1} commits (reads too), {rows:.1} rows written: {tables:?}"
     );
     asked.sort();
-    followed.sort();
+    seen_elsewhere.sort();
     println!(
-        "chat turn, 2 replicas: asked p50 {:?} p95 {:?}; followed from the other replica p50 {:?} p95 {:?}",
+        "chat turn, 2 replicas: asked p50 {:?} p95 {:?}; seen_elsewhere from the other replica p50 {:?} p95 {:?}",
         percentile(&asked, 0.5),
         percentile(&asked, 0.95),
-        percentile(&followed, 0.5),
-        percentile(&followed, 0.95)
+        percentile(&seen_elsewhere, 0.5),
+        percentile(&seen_elsewhere, 0.95)
     );
     replicas.stop().await;
 }

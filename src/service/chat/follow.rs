@@ -68,7 +68,7 @@ async fn record(
             Ok(()) => store.notify(Notice::Session { id: session_id }),
             // Followers miss these; the answer itself and its stored messages are unharmed.
             Err(err) => {
-                tracing::warn!(session = %session_id, error = %err, "cannot record a session's events")
+                tracing::warn!(session = %session_id, error = %err, "cannot record a session's events");
             }
         }
     }

@@ -151,21 +151,21 @@ async fn dispatch(pool: Arc<Pool>, shutdown: CancellationToken) {
             }
         }
         let idle = runs.len() < pool.settings.concurrency;
-        let poll = tokio::time::sleep(pool.settings.poll);
-        tokio::pin!(poll);
+        let fallback = tokio::time::sleep(pool.settings.poll);
+        tokio::pin!(fallback);
         // Until there may be a task to claim: a queued one, a slot freed, or the poll (which
         // also finds the lapsed leases of a replica that died).
         let stop = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break true,
                 Some(_) = runs.join_next(), if !runs.is_empty() => break false,
-                () = &mut poll => break false,
+                () = &mut fallback => break false,
                 notice = notices.recv() => match notice {
                     Ok(Notice::TaskCancelled { id }) => hub.cancel(id),
                     Ok(Notice::TaskQueued | Notice::Missed) | Err(RecvError::Lagged(_)) if idle => break false,
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => {
-                        (&mut poll).await;
+                        (&mut fallback).await;
                         break false;
                     }
                 },

@@ -856,6 +856,29 @@ export interface paths {
         patch: operations["updateSession"];
         trace?: never;
     };
+    "/api/v1/sessions/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follows the session's latest answer, on whichever replica runs it: the events
+         *     `POST /sessions/{id}/messages` streams (the prompt's `message` first, `token`s joined into
+         *     larger pieces), each with its `id`, from the answer's start (or after `Last-Event-ID`), then
+         *     live until `done`. With no answer yet, it waits for the next one; after `done`, pass its id
+         *     to wait for the one after.
+         */
+        get: operations["followSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions/{id}/messages": {
         parameters: {
             query?: never;
@@ -5319,6 +5342,56 @@ export interface operations {
                 };
             };
             /** @description Too long a title (`invalid_input`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    followSession: {
+        parameters: {
+            query?: {
+                /** @description Like `Last-Event-ID`, for clients that cannot set headers; the header wins. */
+                after?: number;
+            };
+            header?: {
+                /** @description Replay only the events after this id */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The session's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-sent events, each with its `id`: `message`, `token`, `reasoning`, `tool_call_delta`, `tool_call`, `tool_result`, `error`, then `done` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["ServerSentEvent"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description No such session of the caller's (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A `Last-Event-ID` that is not an event id (`invalid_input`) */
             422: {
                 headers: {
                     [name: string]: unknown;
