@@ -301,11 +301,15 @@ pub struct FollowQuery {
     after: Option<i64>,
 }
 
-/// Follows the session's latest answer, on whichever replica runs it: the events
-/// `POST /sessions/{id}/messages` streams (the prompt's `message` first, `token`s joined into
-/// larger pieces), each with its `id`, from the answer's start (or after `Last-Event-ID`), then
-/// live until `done`. With no answer yet, it waits for the next one; after `done`, pass its id
-/// to wait for the one after.
+/// Follows the session's latest answer, on whichever replica runs it.
+///
+/// Answers with the server-sent events `POST /sessions/{id}/messages` streams, each with its
+/// `id`, from the answer's start (or after `Last-Event-ID`), then live: `message` (data:
+/// `Message`; the prompt first), `token` (data: `TokenData`; streamed pieces joined into larger
+/// ones), `reasoning` (data: `TokenData`), `tool_call_delta` (data: `ToolCallDeltaData`),
+/// `tool_call` (data: `ToolCallData`), `tool_result` (data: `ToolResultData`), `error` (data:
+/// `ErrorBody`), and `done` (data: `RunSummary`) last, after which the stream ends. With no answer
+/// yet, it waits for the next one; after `done`, pass its id to wait for the one after.
 #[utoipa::path(
     get,
     path = "/sessions/{id}/events",
