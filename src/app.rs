@@ -15,6 +15,7 @@ use crate::engine::llama::{Engine, EngineSettings};
 use crate::http::{self, AppState, LateRouter, tls};
 use crate::service::Services;
 use crate::service::agent_tasks::AgentTaskExecutor;
+use crate::service::health::HealthService;
 use crate::service::keyring::KeyRing;
 use crate::service::models::ModelService;
 use crate::service::tasks::{TaskExecutor, TaskWorker, WorkerSettings};
@@ -70,14 +71,15 @@ pub struct Running {
     pub settings: Arc<Settings>,
     /// The services the router uses (tests drive them directly; one engine per process).
     pub services: Services,
-    shutdown: CancellationToken,
+    /// Cancelled to stop: the drain time (`server.drain_secs`) runs, then the shutdown.
+    stop: CancellationToken,
     task: JoinHandle<Result<(), AppError>>,
 }
 
 impl Running {
     /// The token that stops the platform when cancelled (signals, tests).
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.stop.clone()
     }
 
     /// Waits until the platform has stopped: listeners drained, database closed.
@@ -89,7 +91,7 @@ impl Running {
 
     /// Stops the platform and waits for it.
     pub async fn stop(self) -> Result<(), AppError> {
-        self.shutdown.cancel();
+        self.stop.cancel();
         self.wait().await
     }
 }
@@ -281,10 +283,15 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
         "agentbox is ready"
     );
 
+    let stop = CancellationToken::new();
     let task = tokio::spawn(run_until_shutdown(
-        store.clone(),
-        settings.clone(),
-        shutdown.clone(),
+        Shutdown {
+            store: store.clone(),
+            settings: settings.clone(),
+            health: services.health.clone(),
+            stop: stop.clone(),
+            shutdown,
+        },
         handle,
         servers,
         background,
@@ -296,7 +303,7 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
         store,
         settings,
         services,
-        shutdown,
+        stop,
         task,
     })
 }
@@ -351,22 +358,48 @@ fn spawn_models(models: ModelService, auto_pull: bool, shutdown: CancellationTok
     })
 }
 
-/// Waits for the shutdown token (or a listener failing), then stops accepting, lets in-flight
-/// requests finish within the grace period, and closes the database.
-async fn run_until_shutdown(
+/// What stopping needs besides the listeners.
+struct Shutdown {
     store: Store,
     settings: Arc<Settings>,
+    health: HealthService,
+    /// Cancelled to stop (a signal, `Running::stop`).
+    stop: CancellationToken,
+    /// Cancelled once the drain time is over: background work and streams end.
     shutdown: CancellationToken,
+}
+
+/// Waits for the stop token (or a listener failing), keeps serving for the drain time with
+/// `/ready` saying 503, then stops accepting, lets in-flight requests finish within the grace
+/// period, and closes the database.
+async fn run_until_shutdown(
+    Shutdown {
+        store,
+        settings,
+        health,
+        stop,
+        shutdown,
+    }: Shutdown,
     handle: Handle,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     background: Vec<JoinHandle<()>>,
     lock: DataDirLock,
 ) -> Result<(), AppError> {
     let mut servers = futures::future::join_all(servers);
-    let early = tokio::select! {
-        () = shutdown.cancelled() => None,
+    let mut early = tokio::select! {
+        () = stop.cancelled() => None,
         results = &mut servers => Some(results),
     };
+    let drain = settings.server.drain;
+    if early.is_none() && !drain.is_zero() {
+        health.start_draining();
+        tracing::info!(seconds = drain.as_secs(), "draining: /ready answers 503, requests are still served");
+        tokio::select! {
+            () = tokio::time::sleep(drain) => {}
+            results = &mut servers => early = Some(results),
+        }
+    }
+    shutdown.cancel();
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     handle.graceful_shutdown(Some(settings.server.shutdown_grace));
     let results = match early {

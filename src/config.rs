@@ -97,6 +97,8 @@ pub struct AuthSettings {
 pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// After a stop signal, how long to keep serving with `/ready` saying 503 (draining).
+    pub drain: Duration,
 }
 
 /// The background task workers of this process.
@@ -348,6 +350,7 @@ impl Settings {
             server: ServerSettings {
                 max_body_bytes: bounded(layers, "server.max_body_bytes", 1024, 1 << 30)?,
                 shutdown_grace: Duration::from_secs(bounded(layers, "server.shutdown_grace_secs", 0, 600)?),
+                drain: Duration::from_secs(bounded(layers, "server.drain_secs", 0, 600)?),
             },
             tasks: TaskSettings {
                 concurrency: bounded(layers, "tasks.concurrency", 0, 64)?,

@@ -239,6 +239,12 @@ pub const KEYS: &[KeyDef] = &[
         "On SIGTERM/SIGINT, how long in-flight requests may finish before they are cut (0-600).",
     ),
     key(
+        "server.drain_secs",
+        "AGENTBOX_SERVER_DRAIN_SECS",
+        Some("0"),
+        "On SIGTERM/SIGINT, how long to keep serving with /ready answering 503 (draining) before new connections are refused, so a load balancer takes the replica out first (0-600; the Helm chart sets 5).",
+    ),
+    key(
         "tasks.concurrency",
         "AGENTBOX_TASKS_CONCURRENCY",
         Some("2"),

@@ -1,5 +1,8 @@
 //! Readiness: what `/ready` and `agentbox doctor` report.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 
 use super::models::{ModelReadiness, ModelService};
@@ -8,8 +11,12 @@ use crate::store::{DatabaseKind, Store};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// Database up and migrations applied. Models do not count: each is served once it is ready.
+    /// Database up, migrations applied, and not draining. Models do not count: each is served
+    /// once it is ready.
     pub ready: bool,
+    /// The process is stopping: it finishes what it has, and takes nothing new once its drain
+    /// time is over.
+    pub draining: bool,
     pub database: CheckState,
     /// `embedded` or `external`.
     pub database_kind: &'static str,
@@ -48,11 +55,22 @@ impl CheckState {
 pub struct HealthService {
     store: Store,
     models: ModelService,
+    /// Set once the process is asked to stop: `/ready` says 503 while requests still run.
+    draining: Arc<AtomicBool>,
 }
 
 impl HealthService {
     pub fn new(store: Store, models: ModelService) -> Self {
-        Self { store, models }
+        Self {
+            store,
+            models,
+            draining: Arc::default(),
+        }
+    }
+
+    /// From now on `/ready` answers 503 (`draining`), so a load balancer stops sending requests.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
     }
 
     /// The state `/metrics` reports besides its counters: tasks by status, the database pool,
@@ -98,8 +116,10 @@ impl HealthService {
             Ok(models) => (models, None),
             Err(error) => (Vec::new(), Some(error)),
         };
+        let draining = self.draining.load(Ordering::SeqCst);
         Readiness {
-            ready: database.ok && migrations.ok,
+            ready: database.ok && migrations.ok && !draining,
+            draining,
             models,
             models_error,
             database,

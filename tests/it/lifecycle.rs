@@ -97,3 +97,26 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(stopped.is_ok(), "shutdown finishes within the grace period");
     assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK);
 }
+
+/// With a drain time, a stopping replica keeps serving while `/ready` says 503 (`draining`), so
+/// a load balancer takes it out before it refuses connections; then it stops as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_platform_drains_ready_says_503_while_requests_are_still_served() {
+    let app = TestApp::start_with(Options {
+        extra_env: vec![("AGENTBOX_SERVER_DRAIN_SECS".into(), "2".into())],
+        ..Options::default()
+    })
+    .await;
+    let client = app.client();
+    let ready = client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.running().shutdown_token().cancel();
+    let ready = client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["draining"], true, "{body}");
+    let setup = client.get(app.url("/api/v1/auth/setup")).send().await.unwrap();
+    assert_eq!(setup.status(), StatusCode::OK, "requests are still served while draining");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), app.stop()).await;
+    assert!(stopped.is_ok(), "it stops after the drain time");
+}
