@@ -864,11 +864,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Follows the session's latest answer, on whichever replica runs it: the events
-         *     `POST /sessions/{id}/messages` streams (the prompt's `message` first, `token`s joined into
-         *     larger pieces), each with its `id`, from the answer's start (or after `Last-Event-ID`), then
-         *     live until `done`. With no answer yet, it waits for the next one; after `done`, pass its id
-         *     to wait for the one after.
+         * Follows the session's latest answer, on whichever replica runs it.
+         * @description Answers with the server-sent events `POST /sessions/{id}/messages` streams, each with its
+         *     `id`, from the answer's start (or after `Last-Event-ID`), then live: `message` (data:
+         *     `Message`; the prompt first), `token` (data: `TokenData`; streamed pieces joined into larger
+         *     ones), `reasoning` (data: `TokenData`), `tool_call_delta` (data: `ToolCallDeltaData`),
+         *     `tool_call` (data: `ToolCallData`), `tool_result` (data: `ToolResultData`), `error` (data:
+         *     `ErrorBody`), and `done` (data: `RunSummary`) last, after which the stream ends. With no answer
+         *     yet, it waits for the next one; after `done`, pass its id to wait for the one after.
          */
         get: operations["followSession"];
         put?: never;
@@ -2443,12 +2446,20 @@ export interface components {
             database: components["schemas"]["CheckState"];
             /** @description `embedded` or `external`. */
             database_kind: string;
+            /**
+             * @description The process is stopping: it finishes what it has, and takes nothing new once its drain
+             *     time is over.
+             */
+            draining: boolean;
             migrations: components["schemas"]["CheckState"];
             /** @description Every model the catalog and the imports name: present, missing, downloading, failed. */
             models: components["schemas"]["ModelReadiness"][];
             /** @description Why `models` is empty: the catalog cannot be read. */
             models_error?: string | null;
-            /** @description Database up and migrations applied. Models do not count: each is served once it is ready. */
+            /**
+             * @description Database up, migrations applied, and not draining. Models do not count: each is served
+             *     once it is ready.
+             */
             ready: boolean;
         };
         /** @enum {string} */
