@@ -284,19 +284,17 @@ pub async fn start_with(settings: Settings, hooks: Hooks) -> Result<Running, App
     );
 
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_until_shutdown(
-        Shutdown {
-            store: store.clone(),
-            settings: settings.clone(),
-            health: services.health.clone(),
-            stop: stop.clone(),
-            shutdown,
-        },
+    let task = tokio::spawn(run_until_shutdown(Stopping {
+        store: store.clone(),
+        settings: settings.clone(),
+        health: services.health.clone(),
+        stop: stop.clone(),
+        shutdown,
         handle,
         servers,
         background,
         lock,
-    ));
+    }));
     Ok(Running {
         addr,
         http_addr,
@@ -358,8 +356,8 @@ fn spawn_models(models: ModelService, auto_pull: bool, shutdown: CancellationTok
     })
 }
 
-/// What stopping needs besides the listeners.
-struct Shutdown {
+/// What stopping needs: the listeners, the background work, and who to tell.
+struct Stopping {
     store: Store,
     settings: Arc<Settings>,
     health: HealthService,
@@ -367,23 +365,27 @@ struct Shutdown {
     stop: CancellationToken,
     /// Cancelled once the drain time is over: background work and streams end.
     shutdown: CancellationToken,
+    handle: Handle,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    background: Vec<JoinHandle<()>>,
+    lock: DataDirLock,
 }
 
 /// Waits for the stop token (or a listener failing), keeps serving for the drain time with
 /// `/ready` saying 503, then stops accepting, lets in-flight requests finish within the grace
 /// period, and closes the database.
 async fn run_until_shutdown(
-    Shutdown {
+    Stopping {
         store,
         settings,
         health,
         stop,
         shutdown,
-    }: Shutdown,
-    handle: Handle,
-    servers: Vec<JoinHandle<std::io::Result<()>>>,
-    background: Vec<JoinHandle<()>>,
-    lock: DataDirLock,
+        handle,
+        servers,
+        background,
+        lock,
+    }: Stopping,
 ) -> Result<(), AppError> {
     let mut servers = futures::future::join_all(servers);
     let mut early = tokio::select! {
@@ -393,7 +395,10 @@ async fn run_until_shutdown(
     let drain = settings.server.drain;
     if early.is_none() && !drain.is_zero() {
         health.start_draining();
-        tracing::info!(seconds = drain.as_secs(), "draining: /ready answers 503, requests are still served");
+        tracing::info!(
+            seconds = drain.as_secs(),
+            "draining: /ready answers 503, requests are still served"
+        );
         tokio::select! {
             () = tokio::time::sleep(drain) => {}
             results = &mut servers => early = Some(results),

@@ -116,7 +116,11 @@ async fn a_stopping_platform_drains_ready_says_503_while_requests_are_still_serv
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["draining"], true, "{body}");
     let setup = client.get(app.url("/api/v1/auth/setup")).send().await.unwrap();
-    assert_eq!(setup.status(), StatusCode::OK, "requests are still served while draining");
+    assert_eq!(
+        setup.status(),
+        StatusCode::OK,
+        "requests are still served while draining"
+    );
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), app.stop()).await;
     assert!(stopped.is_ok(), "it stops after the drain time");
 }
