@@ -208,7 +208,7 @@ impl ChatService {
     }
 
     /// The events of the session's latest answer, wherever it runs: from its start (or after
-    /// the event `after`), then live until `done`; with no answer yet, the next one's.
+    /// the event `after`), then live until `done`; when none runs, what the last one recorded.
     pub async fn follow(
         &self,
         caller: &Identity,
@@ -279,6 +279,7 @@ impl ChatService {
     /// Reports the stored prompt and runs the prepared message on a task of its own.
     async fn start(&self, caller: &Identity, prepared: Prepared, claim: busy::SessionClaim) -> ChatRun {
         let (sender, events) = mpsc::channel(EVENT_BUFFER);
+        let recorder = self.recorder(caller, &prepared).await;
         let _ = sender
             .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
             .await;
@@ -288,7 +289,8 @@ impl ChatService {
         let token = cancel.clone();
         let session_id = prepared.run.session_id;
         tokio::spawn(async move {
-            this.complete(&caller, prepared, sender, token, claim).await;
+            this.complete(&caller, prepared, sender, token, (claim, recorder))
+                .await;
         });
         ChatRun {
             session_id,
@@ -323,12 +325,14 @@ impl ChatService {
         let patience = self.busy.lease() * 6;
         let claim = self.busy.claim_within(session.id, patience).await?;
         let prepared = self.prepare(caller, &session, send, Some(task.task_id)).await?;
+        let recorder = self.recorder(caller, &prepared).await;
         let _ = events
             .send(AgentEvent::Message(Box::new(prepared.prompt.clone())))
             .await;
         Ok((
             session.id,
-            self.complete(caller, prepared, events, cancel, claim).await,
+            self.complete(caller, prepared, events, cancel, (claim, recorder))
+                .await,
         ))
     }
 
@@ -413,14 +417,11 @@ impl ChatService {
         prepared: Prepared,
         events: mpsc::Sender<AgentEvent>,
         cancel: CancellationToken,
-        claim: busy::SessionClaim,
+        (claim, recorder): (busy::SessionClaim, follow::Recorder),
     ) -> RunSummary {
         let session_id = prepared.run.session_id;
         // `done` goes out once the session is free, so a client may send the next message the
         // moment it reads it.
-        // Followers on any replica read the answer's events from the database.
-        let recorder = follow::Recorder::start(self.store.clone(), Actor::User(caller.user_id()), session_id);
-        recorder.record(&AgentEvent::Message(Box::new(prepared.prompt.clone())));
         let (run_events, mut from_run) = mpsc::channel(EVENT_BUFFER);
         let forward = async {
             while let Some(event) = from_run.recv().await {
@@ -454,6 +455,15 @@ impl ChatService {
             .await;
         }
         summary
+    }
+
+    /// Starts recording a new answer for followers on any replica (the previous answer's
+    /// events are gone before its first event goes out), the stored prompt first.
+    async fn recorder(&self, caller: &Identity, prepared: &Prepared) -> follow::Recorder {
+        let actor = Actor::User(caller.user_id());
+        let recorder = follow::Recorder::start(self.store.clone(), actor, prepared.run.session_id).await;
+        recorder.record(&AgentEvent::Message(Box::new(prepared.prompt.clone())));
+        recorder
     }
 
     /// The agent `name` if the caller may use it (enabled).

@@ -66,6 +66,24 @@ impl Store {
         .await
     }
 
+    /// Whether an answer holds `session` now (a claim whose lease has not lapsed).
+    pub async fn session_claimed(&self, session: Uuid) -> Result<bool, StoreError> {
+        self.run_system(move |conn| {
+            async move {
+                let claimed: bool = sqlx::query_scalar(
+                    "select exists (select 1 from auth.session_claims
+                                     where session_id = $1 and expires_at > now())",
+                )
+                .bind(session)
+                .fetch_one(conn)
+                .await?;
+                Ok(claimed)
+            }
+            .boxed()
+        })
+        .await
+    }
+
     /// Ends `holder`'s claim on `session` (nothing when it is no longer theirs).
     pub async fn release_session_claim(&self, session: Uuid, holder: Uuid) -> Result<(), StoreError> {
         self.run_system(move |conn| {

@@ -300,8 +300,9 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
         async move { replicas.get(1, &path).await }
     };
 
-    // A follower on replica 1 waits before anything is asked.
-    let mut follower = EventReader::new(follow(0).await);
+    // With no answer running, following replays what is recorded (nothing yet) and ends.
+    let mut idle = EventReader::new(follow(0).await);
+    assert_eq!(idle.next().await, None, "nothing runs: the stream ends");
     let mut answer = EventReader::new(
         replicas
             .post(
@@ -312,6 +313,8 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
             .await,
     );
     while answer.next().await.unwrap().1 != "token" {}
+    // A follower on replica 1 joins mid-answer.
+    let mut follower = EventReader::new(follow(0).await);
     // Replica 1 sees the session busy: one answer at a time, whichever replica is asked.
     let raced = replicas
         .post(
@@ -348,7 +351,6 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
     let turns = 20;
     for turn in 0..turns {
         let turn_index = usize::try_from(turn).unwrap();
-        let mut follower = EventReader::new(follow(last_id).await);
         let reply = format!("Answer number {turn} in a few words.");
         model.push(text(&reply));
         let started = Instant::now();
@@ -361,7 +363,10 @@ async fn replicas_answer_a_session_once_and_follow_it_from_another_replica() {
                 )
                 .await,
         );
-        let direct = answer.until_done().await;
+        // Followed from the other replica as soon as the asker sees its prompt stored.
+        let mut direct = vec![answer.next().await.unwrap()];
+        let mut follower = EventReader::new(follow(last_id).await);
+        direct.extend(answer.until_done().await);
         asked.push(started.elapsed());
         let seen = follower.until_done().await;
         seen_elsewhere.push(started.elapsed());

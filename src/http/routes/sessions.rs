@@ -308,8 +308,8 @@ pub struct FollowQuery {
 /// `Message`; the prompt first), `token` (data: `TokenData`; streamed pieces joined into larger
 /// ones), `reasoning` (data: `TokenData`), `tool_call_delta` (data: `ToolCallDeltaData`),
 /// `tool_call` (data: `ToolCallData`), `tool_result` (data: `ToolResultData`), `error` (data:
-/// `ErrorBody`), and `done` (data: `RunSummary`) last, after which the stream ends. With no answer
-/// yet, it waits for the next one; after `done`, pass its id to wait for the one after.
+/// `ErrorBody`), and `done` (data: `RunSummary`) last, after which the stream ends. When no answer
+/// is running, it replays what the latest answer recorded (nothing before the first) and ends.
 #[utoipa::path(
     get,
     path = "/sessions/{id}/events",

@@ -2,7 +2,7 @@
 //! events in the database (`session_events`; streamed pieces joined, one write at a time, so a
 //! slow database gets fewer, larger writes and the answer never waits for it), and a follower
 //! on any replica reads them from the start of the answer, then as change notices say there are
-//! more, until `done`.
+//! more, until `done` — or, when no answer holds the session, until it has read what is there.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -34,8 +34,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording `session_id`'s new answer (the previous answer's events are dropped).
-    pub fn start(store: Store, actor: Actor, session_id: Uuid) -> Self {
+    /// Starts recording `session_id`'s new answer, once the previous answer's events are gone.
+    pub async fn start(store: Store, actor: Actor, session_id: Uuid) -> Self {
+        if let Err(err) = store.clear_session_events(actor, session_id).await {
+            tracing::warn!(session = %session_id, error = %err, "cannot clear a session's previous events");
+        }
         let (events, received) = mpsc::unbounded_channel();
         let writing = tokio::spawn(record(store, actor, session_id, received));
         Self { events, writing }
@@ -58,9 +61,6 @@ async fn record(
     session_id: Uuid,
     mut received: mpsc::UnboundedReceiver<AgentEvent>,
 ) {
-    if let Err(err) = store.clear_session_events(actor, session_id).await {
-        tracing::warn!(session = %session_id, error = %err, "cannot clear a session's previous events");
-    }
     let mut batch = Vec::new();
     while received.recv_many(&mut batch, usize::MAX).await > 0 {
         let rows = joined(std::mem::take(&mut batch));
@@ -111,7 +111,8 @@ fn joined(events: Vec<AgentEvent>) -> Vec<(String, Value)> {
 }
 
 /// The events of the session's latest answer after `after` (from its start when `None`), then
-/// the new ones until `done`. A session with no answer yet waits for one.
+/// the new ones until `done`. When no answer holds the session, it ends once it has read what is
+/// recorded.
 pub fn follow(store: Store, actor: Actor, session_id: Uuid, after: Option<i64>) -> SessionEventStream {
     // Subscribe before the first read, so no notice falls between the two.
     let follower = Follower {
@@ -122,6 +123,7 @@ pub fn follow(store: Store, actor: Actor, session_id: Uuid, after: Option<i64>) 
         after: after.unwrap_or(0).max(0),
         pending: VecDeque::new(),
         done: false,
+        idle: false,
     };
     futures::stream::unfold(Some(follower), |follower| async move {
         let mut follower = follower?;
@@ -142,6 +144,8 @@ struct Follower {
     pending: VecDeque<SessionEvent>,
     notices: broadcast::Receiver<Notice>,
     done: bool,
+    /// No answer held the session at the last look: one more read, then the end.
+    idle: bool,
 }
 
 impl Follower {
@@ -159,10 +163,20 @@ impl Follower {
                 .store
                 .session_events_after(self.actor, self.session_id, self.after, BATCH)
                 .await?;
-            if batch.is_empty() {
-                self.wait().await;
+            if !batch.is_empty() {
+                self.pending.extend(batch);
+                continue;
             }
-            self.pending.extend(batch);
+            if self.idle {
+                return Ok(None);
+            }
+            // Caught up. An answer records its last events before it releases the session, so
+            // with no claim one more read finds everything there is.
+            if self.store.session_claimed(self.session_id).await? {
+                self.wait().await;
+            } else {
+                self.idle = true;
+            }
         }
     }
 
